@@ -1,0 +1,130 @@
+"""Speed of course_lib.torch_rnn's RNN/LSTM/GRU against torch.nn's, forward + backward.
+
+Default problem (issue 5): T=64, N=32, D=128, H=256, float32, one layer, CPU with 2 threads.
+Target: the fastest course_lib back end divided by torch.nn.LSTM <= 1.5.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/bench_torch_rnn.py
+    .venv/bin/python benchmarks/bench_torch_rnn.py --device cuda      # on a GPU machine
+
+Each timed call is ``out, state = rnn(x, hx); loss(out, state).backward()`` with x, the initial
+state and every parameter requiring gradients, as inside a language model. The implementations
+are timed in interleaved rounds (one call of each per round) so that load from other processes
+hits them alike; the table gives the median time per call and the median over rounds of the
+per-round ratio to torch.nn. On CUDA the device is synchronised before reading the clock.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from course_lib.torch_rnn import GRU, LSTM, RNN, synchronize
+
+_OURS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+_TORCH = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+
+
+def _make_step(rnn, x, hx):
+    params = list(rnn.parameters())
+
+    def step():
+        for p in params:
+            p.grad = None
+        x.grad = None
+        out, state = rnn(x, hx)
+        h_n = state[0] if isinstance(state, tuple) else state
+        # Gradients reach the whole output sequence and the final state, as in a language model.
+        (out.square().mean() + h_n.square().mean()).backward()
+
+    return step
+
+
+def bench_cell(kind: str, backends, args, device, dtype):
+    torch.manual_seed(0)
+    ref = _TORCH[kind](args.D, args.H, num_layers=args.layers).to(device=device, dtype=dtype)
+    x = torch.randn(args.T, args.N, args.D, device=device, dtype=dtype, requires_grad=True)
+    h0 = torch.zeros(args.layers, args.N, args.H, device=device, dtype=dtype,
+                     requires_grad=True)
+    hx = (h0, h0.detach().clone().requires_grad_(True)) if kind == "lstm" else h0
+    steps = {"torch.nn": _make_step(ref, x, hx)}
+    for backend in backends:
+        ours = _OURS[kind](args.D, args.H, num_layers=args.layers, backend=backend)
+        ours = ours.to(device=device, dtype=dtype)
+        ours.load_state_dict(ref.state_dict())
+        steps[backend] = _make_step(ours, x, hx)
+
+    for step in steps.values():         # warm-up: allocator, TorchScript profiling runs
+        for _ in range(args.warmup):
+            step()
+    synchronize(device)
+    times = {name: [] for name in steps}
+    for _ in range(args.repeats):
+        for name, step in steps.items():
+            synchronize(device)
+            t0 = time.perf_counter()
+            step()
+            synchronize(device)
+            times[name].append(time.perf_counter() - t0)
+    rows = []
+    ref_times = times["torch.nn"]
+    for name, ts in times.items():
+        ratio = statistics.median(t / r for t, r in zip(ts, ref_times))
+        rows.append((kind.upper(), name, 1e3 * statistics.median(ts), ratio))
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
+    p.add_argument("--cells", default="lstm,gru,rnn", help="comma list of lstm, gru, rnn")
+    p.add_argument("--backends", default="eager,script,fused",
+                   help="comma list of course_lib back ends")
+    p.add_argument("--T", type=int, default=64)
+    p.add_argument("--N", type=int, default=32)
+    p.add_argument("--D", type=int, default=128)
+    p.add_argument("--H", type=int, default=256)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--repeats", type=int, default=20, help="timed rounds")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls of each first")
+    args = p.parse_args(argv)
+
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: CUDA is not available on this machine")
+    torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    backends = [b for b in args.backends.split(",") if b]
+    cells = [c for c in args.cells.split(",") if c]
+    for c in cells:
+        if c not in _OURS:
+            p.error(f"--cells: expected a comma list of lstm, gru, rnn, got {c!r}")
+
+    print(f"forward + backward, T={args.T} N={args.N} D={args.D} H={args.H} "
+          f"layers={args.layers} {args.dtype} on {device}"
+          + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else
+             f", {torch.get_num_threads()} threads")
+          + f"; torch {torch.__version__}; median of {args.repeats} interleaved rounds\n")
+    print("| cell | implementation | ms / call | ratio to torch.nn |")
+    print("| --- | --- | ---: | ---: |")
+    best = {}
+    for kind in cells:
+        rows = bench_cell(kind, backends, args, device, dtype)
+        for cell, name, ms, ratio in rows:
+            print(f"| {cell} | {name} | {ms:.2f} | {ratio:.2f} |")
+            if name != "torch.nn":
+                best[cell] = min(best.get(cell, (float("inf"), "")), (ratio, name))
+        sys.stdout.flush()
+    print()
+    for cell, (ratio, name) in best.items():
+        verdict = "meets" if ratio <= 1.5 else "MISSES"
+        print(f"fastest course_lib {cell}: {name}, {ratio:.2f} x torch.nn "
+              f"({verdict} the <= 1.5 target)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,335 @@
+r"""The LSTM in NumPy: one step, a whole sequence, and backpropagation through time.
+
+.. math::
+
+    a[t] &= x[t]\, W_x + h[t-1]\, W_h + b                      &&(N, 4H)\\
+    i[t] &= \sigma(a_i[t]), \quad f[t] = \sigma(a_f[t]), \quad
+    g[t] = \tanh(a_g[t]), \quad o[t] = \sigma(a_o[t])           &&(N, H) \text{ each}\\
+    c[t] &= f[t] \odot c[t-1] + i[t] \odot g[t]                 &&\text{cell state}\\
+    h[t] &= o[t] \odot \tanh(c[t])                              &&\text{hidden state}
+
+The four gate blocks are stacked along the last axis in torch.nn.LSTM's order i, f, g, o:
+``a[:, 0:H]`` is the input gate, ``a[:, H:2H]`` the forget gate, ``a[:, 2H:3H]`` the candidate
+and ``a[:, 3H:4H]`` the output gate. Shapes: x[t] (N, D), h[t] and c[t] (N, H), Wx (D, 4H),
+Wh (H, 4H), b (4H,). To torch: ``Wx = weight_ih_l0.T``, ``Wh = weight_hh_l0.T``,
+``b = bias_ih_l0 + bias_hh_l0``.
+
+The gates as switches: with f ~ 1 and i ~ 0 the cell keeps c[t-1]; f ~ 0 erases it; i ~ 1 writes
+the candidate g; o ~ 0 hides the cell from h while c is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ._checks import check_float_array
+from .layers import sigmoid
+
+__all__ = ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]
+
+
+def _check_weights(x, Wx, Wh, b, D):
+    check_float_array("Wx", Wx, "D, 4H", (D, None), x.dtype)
+    if Wx.shape[1] % 4 or Wx.shape[1] == 0:
+        raise ValueError(f"Wx: expected shape (D, 4H) with a width divisible by 4, got {Wx.shape}")
+    H = Wx.shape[1] // 4
+    check_float_array("Wh", Wh, "H, 4H", (H, 4 * H), x.dtype)
+    check_float_array("b", b, "4H", (4 * H,), x.dtype)
+    return H
+
+
+def _gates_inplace(a: np.ndarray, H: int) -> None:
+    r"""Apply sigmoid to the i, f, o blocks and tanh to the g block of ``a`` (.., 4H), in place.
+
+    Uses :math:`\sigma(z) = \tfrac12\,(1 + \tanh(z/2))`, exact and overflow-free, so that the
+    whole (N, 4H) slab goes through *one* ``np.tanh`` call instead of four separate activations
+    with their temporaries: fewer passes over memory, no allocations inside the time loop.
+    """
+    a[..., : 2 * H] *= 0.5                      # i, f: z/2
+    a[..., 3 * H :] *= 0.5                      # o:    z/2
+    np.tanh(a, out=a)                           # one call for all four blocks
+    for s in (slice(0, 2 * H), slice(3 * H, 4 * H)):
+        a[..., s] += 1
+        a[..., s] *= 0.5                        # (1 + tanh(z/2)) / 2 = sigma(z)
+
+
+# --------------------------------------------------------------------------------------------
+# one step
+# --------------------------------------------------------------------------------------------
+
+def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
+    r"""One LSTM step (equations in the module docstring).
+
+    .. math::
+
+        a = x[t] W_x + h[t-1] W_h + b,\ \
+        i, f, o = \sigma(a_i), \sigma(a_f), \sigma(a_o),\ g = \tanh(a_g),\ \
+        c[t] = f \odot c[t-1] + i \odot g,\ h[t] = o \odot \tanh(c[t])
+
+    Parameters
+    ----------
+    x : np.ndarray, (N, D)
+    h_prev : np.ndarray, (N, H)
+        h[t-1].
+    c_prev : np.ndarray, (N, H)
+        c[t-1].
+    Wx : np.ndarray, (D, 4H)
+    Wh : np.ndarray, (H, 4H)
+    b : np.ndarray, (4H,)
+        Gate blocks in the order i, f, g, o.
+
+    Returns
+    -------
+    h : np.ndarray, (N, H)
+    c : np.ndarray, (N, H)
+    cache : dict
+        What :func:`lstm_step_backward` needs.
+    """
+    check_float_array("x", x, "N, D")
+    N, D = x.shape
+    H = _check_weights(x, Wx, Wh, b, D)
+    check_float_array("h_prev", h_prev, "N, H", (N, H), x.dtype)
+    check_float_array("c_prev", c_prev, "N, H", (N, H), x.dtype)
+
+    a = x @ Wx + h_prev @ Wh + b                # (N, 4H)
+    i = sigmoid(a[:, 0 * H : 1 * H])            # (N, H) input gate: how much of g to write
+    f = sigmoid(a[:, 1 * H : 2 * H])            # (N, H) forget gate: how much of c[t-1] to keep
+    g = np.tanh(a[:, 2 * H : 3 * H])            # (N, H) candidate values
+    o = sigmoid(a[:, 3 * H : 4 * H])            # (N, H) output gate: how much of the cell to show
+    c = f * c_prev + i * g                      # (N, H)
+    tc = np.tanh(c)                             # (N, H)
+    h = o * tc                                  # (N, H)
+    cache = {"x": x, "h_prev": h_prev, "c_prev": c_prev, "Wx": Wx, "Wh": Wh,
+             "i": i, "f": f, "g": g, "o": o, "tc": tc}
+    return h, c, cache
+
+
+def lstm_step_backward(dh, dc, cache) -> Tuple[np.ndarray, ...]:
+    r"""Backward of :func:`lstm_step_forward`.
+
+    Mirrors the forward from the last line to the first:
+
+    .. math::
+
+        do &= dh \odot \tanh(c), &
+        dc_{tot} &= dc + dh \odot o \odot (1 - \tanh^2 c),\\
+        df &= dc_{tot} \odot c[t-1], \quad di = dc_{tot} \odot g, \quad dg = dc_{tot} \odot i, &
+        dc[t-1] &= dc_{tot} \odot f,\\
+        da_{i,f,o} &= d(i,f,o) \odot \sigma (1 - \sigma), &
+        da_g &= dg \odot (1 - g^2),
+
+    then with :math:`da = [da_i, da_f, da_g, da_o]` (N, 4H): :math:`dx = da\,W_x^T`,
+    :math:`dh[t-1] = da\,W_h^T`, :math:`dW_x = x^T da`, :math:`dW_h = h[t-1]^T da`,
+    :math:`db = \sum_n da`.
+
+    Parameters
+    ----------
+    dh : np.ndarray, (N, H)
+        Upstream gradient dL/dh[t].
+    dc : np.ndarray, (N, H) or None
+        Upstream gradient dL/dc[t] (from step t+1); None means zero.
+    cache : dict from :func:`lstm_step_forward`
+
+    Returns
+    -------
+    dx : (N, D)
+    dh_prev : (N, H)
+    dc_prev : (N, H)
+    dWx : (D, 4H)
+    dWh : (H, 4H)
+    db : (4H,)
+    """
+    x, h_prev, c_prev, Wx, Wh = (cache[k] for k in ("x", "h_prev", "c_prev", "Wx", "Wh"))
+    i, f, g, o, tc = (cache[k] for k in ("i", "f", "g", "o", "tc"))
+    check_float_array("dh", dh, "N, H", tc.shape, tc.dtype)
+    if dc is None:
+        dc = np.zeros_like(tc)
+    check_float_array("dc", dc, "N, H", tc.shape, tc.dtype)
+
+    # h = o * tanh(c)
+    do = dh * tc                                # dh/do = tanh(c)
+    dc_tot = dc + dh * o * (1 - tc * tc)        # dh/dc = o * (1 - tanh(c)^2), plus the direct dc
+    # c = f * c_prev + i * g
+    df = dc_tot * c_prev                        # dc/df = c_prev
+    di = dc_tot * g                             # dc/di = g
+    dg = dc_tot * i                             # dc/dg = i
+    dc_prev = dc_tot * f                        # dc/dc_prev = f
+    # gate activations
+    da = np.concatenate([
+        di * i * (1 - i),                       # d sigma(a)/da = sigma (1 - sigma)
+        df * f * (1 - f),
+        dg * (1 - g * g),                       # d tanh(a)/da = 1 - tanh(a)^2
+        do * o * (1 - o),
+    ], axis=1)                                  # (N, 4H), blocks i, f, g, o
+    # a = x @ Wx + h_prev @ Wh + b
+    dx = da @ Wx.T                              # (N, D)
+    dh_prev = da @ Wh.T                         # (N, H)
+    dWx = x.T @ da                              # (D, 4H)
+    dWh = h_prev.T @ da                         # (H, 4H)
+    db = da.sum(axis=0)                         # (4H,)
+    return dx, dh_prev, dc_prev, dWx, dWh, db
+
+
+# --------------------------------------------------------------------------------------------
+# a whole sequence
+# --------------------------------------------------------------------------------------------
+
+def lstm_forward(x, h0, c0, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
+    r"""Run the LSTM over a whole sequence, t = 0, ..., T-1, from h[-1] = h0 and c[-1] = c0.
+
+    Computes exactly what T calls of :func:`lstm_step_forward` compute. Why it is organised
+    differently (the book's "making it fast" section):
+
+    - The input projections :math:`x[t] W_x + b` do not depend on the recurrence: all T of them
+      are one ``(T*N, D) @ (D, 4H)`` product, far faster than T small ones.
+    - Inside the loop only :math:`h[t-1] W_h` remains; it is added in place to that step's slab.
+    - The four gate activations run on the whole (N, 4H) slab with one ``np.tanh`` call
+      (:math:`\sigma(z) = (1 + \tanh(z/2))/2`), in place.
+    - Every array is allocated once before the loop; the loop writes into it with ``out=``.
+      Allocating T times per step costs more than the arithmetic at small sizes.
+
+    Parameters
+    ----------
+    x : np.ndarray, (T, N, D)
+    h0 : np.ndarray, (N, H)
+    c0 : np.ndarray, (N, H)
+    Wx : (D, 4H), Wh : (H, 4H), b : (4H,)
+        Gate blocks in the order i, f, g, o.
+
+    Returns
+    -------
+    h : np.ndarray, (T, N, H)
+        Hidden states h[0..T-1].
+    c : np.ndarray, (T, N, H)
+        Cell states c[0..T-1].
+    cache : dict
+        What :func:`lstm_backward` needs (the activated gates (T, N, 4H), tanh(c), ...).
+    """
+    check_float_array("x", x, "T, N, D")
+    T, N, D = x.shape
+    H = _check_weights(x, Wx, Wh, b, D)
+    check_float_array("h0", h0, "N, H", (N, H), x.dtype)
+    check_float_array("c0", c0, "N, H", (N, H), x.dtype)
+    dt = x.dtype
+
+    gates = np.empty((T, N, 4 * H), dtype=dt)    # a[t], then the activated i, f, g, o in place
+    np.matmul(x.reshape(T * N, D), Wx, out=gates.reshape(T * N, 4 * H))  # x[t] @ Wx, all t
+    gates += b
+    h = np.empty((T, N, H), dtype=dt)
+    c = np.empty((T, N, H), dtype=dt)
+    tc = np.empty((T, N, H), dtype=dt)           # tanh(c[t]), kept for the backward
+    rec = np.empty((N, 4 * H), dtype=dt)         # h[t-1] @ Wh
+    ig = np.empty((N, H), dtype=dt)              # i * g
+    h_prev, c_prev = h0, c0
+    for t in range(T):
+        a = gates[t]                             # (N, 4H)
+        np.matmul(h_prev, Wh, out=rec)
+        a += rec                                 # a[t]
+        _gates_inplace(a, H)                     # a[t] -> i, f, g, o
+        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        np.multiply(f, c_prev, out=c[t])         # c[t] = f * c[t-1] ...
+        np.multiply(i, g, out=ig)
+        c[t] += ig                               # ... + i * g
+        np.tanh(c[t], out=tc[t])
+        np.multiply(o, tc[t], out=h[t])          # h[t] = o * tanh(c[t])
+        h_prev, c_prev = h[t], c[t]
+    cache = {"x": x, "h0": h0, "c0": c0, "Wx": Wx, "Wh": Wh, "gates": gates, "c": c, "tc": tc, "h": h}
+    return h, c, cache
+
+
+def lstm_backward(dh, cache, dc: Optional[np.ndarray] = None) -> Tuple[np.ndarray, ...]:
+    r"""Backpropagation through time for :func:`lstm_forward`.
+
+    ``dh`` (T, N, H) is the upstream gradient on every h[t]; ``dc`` (T, N, H), optional, the
+    upstream gradient on every c[t] (zero when None). Going backwards in time, with
+    :math:`g_h, g_c` the gradients flowing into h[t], c[t] from step t+1:
+
+    .. math::
+
+        dh_{tot} &= dh[t] + g_h, \qquad
+        dc_{tot} = dc[t] + g_c + dh_{tot} \odot o \odot (1 - \tanh^2 c[t]),\\
+        da_i &= dc_{tot} \odot g \odot i(1-i), \quad
+        da_f = dc_{tot} \odot c[t-1] \odot f(1-f), \quad
+        da_g = dc_{tot} \odot i \odot (1-g^2),\\
+        da_o &= dh_{tot} \odot \tanh(c[t]) \odot o(1-o), \qquad
+        g_c \leftarrow dc_{tot} \odot f, \qquad g_h \leftarrow da[t]\, W_h^T .
+
+    Then :math:`dW_x = \sum_t x[t]^T da[t]`, :math:`dW_h = \sum_t h[t-1]^T da[t]`,
+    :math:`db = \sum_{t,n} da[t]`, :math:`dx[t] = da[t] W_x^T`, :math:`dh_0 = g_h`,
+    :math:`dc_0 = g_c`.
+
+    How it is organised (same numbers as T calls of :func:`lstm_step_backward`):
+
+    - Each :math:`da` block is (upstream) x (a factor known from the forward). The known factors,
+      e.g. :math:`g \odot i(1-i)`, do not depend on the recurrence, so they are computed for all
+      T steps at once before the loop, in the ``da`` buffer itself; the loop only multiplies by
+      :math:`dc_{tot}` or :math:`dh_{tot}` in place.
+    - The sums over t are single matrix products over the stacked (T*N, .) arrays after the
+      loop, so the loop holds one (N, 4H) @ (4H, H) product per step.
+
+    Parameters
+    ----------
+    dh : np.ndarray, (T, N, H)
+    cache : dict from :func:`lstm_forward`
+    dc : np.ndarray, (T, N, H), optional
+
+    Returns
+    -------
+    dx : (T, N, D)
+    dh0 : (N, H)
+    dc0 : (N, H)
+    dWx : (D, 4H)
+    dWh : (H, 4H)
+    db : (4H,)
+    """
+    x, h0, c0, Wx, Wh = (cache[k] for k in ("x", "h0", "c0", "Wx", "Wh"))
+    gates, c, tc, h = cache["gates"], cache["c"], cache["tc"], cache["h"]
+    T, N, H = h.shape
+    D = x.shape[2]
+    dt = h.dtype
+    check_float_array("dh", dh, "T, N, H", (T, N, H), dt)
+    if dc is not None:
+        check_float_array("dc", dc, "T, N, H", (T, N, H), dt)
+
+    i, f, g, o = (gates[..., k * H:(k + 1) * H] for k in range(4))   # (T, N, H) views
+    da = np.empty((T, N, 4 * H), dtype=dt)
+    da_i, da_f, da_g, da_o = (da[..., k * H:(k + 1) * H] for k in range(4))
+    # the known factor of every block, for all steps at once
+    np.subtract(1, gates, out=da)
+    da *= gates                                  # sigma (1 - sigma): d sigma(a)/da (i, f, o)
+    np.multiply(g, g, out=da_g)
+    np.subtract(1, da_g, out=da_g)               # 1 - g^2: d tanh(a)/da (g)
+    da_i *= g                                    # dc/di = g
+    da_f[0] *= c0                                # dc/df = c[t-1]
+    da_f[1:] *= c[:-1]
+    da_g *= i                                    # dc/dg = i
+    da_o *= tc                                   # dh/do = tanh(c)
+    dh_c = np.subtract(1, tc * tc)               # (T, N, H)
+    dh_c *= o                                    # dh/dc = o * (1 - tanh(c)^2)
+
+    gh = np.zeros((N, H), dtype=dt)              # gradient into h[t] from step t+1
+    gc = np.zeros((N, H), dtype=dt)              # gradient into c[t] from step t+1
+    tmp = np.empty((N, H), dtype=dt)
+    for t in range(T - 1, -1, -1):
+        gh += dh[t]                              # dh_tot
+        if dc is not None:
+            gc += dc[t]
+        np.multiply(gh, dh_c[t], out=tmp)
+        gc += tmp                                # dc_tot
+        dat = da[t]                              # (N, 4H)
+        dat.reshape(N, 4, H)[:, :3] *= gc[:, None, :]   # i, f, g blocks scale with dc_tot
+        dat[:, 3 * H:] *= gh                     # o block scales with dh_tot
+        gc *= f[t]                               # dc[t-1] = dc_tot * f
+        np.matmul(dat, Wh.T, out=gh)             # dh[t-1] = da[t] @ Wh^T
+    dh0, dc0 = gh, gc
+
+    da2 = da.reshape(T * N, 4 * H)
+    dx = (da2 @ Wx.T).reshape(T, N, D)           # da/dx[t] = Wx
+    dWx = x.reshape(T * N, D).T @ da2            # sum_t x[t]^T da[t]
+    dWh = h0.T @ da[0]                           # sum_t h[t-1]^T da[t] without stacking a copy
+    if T > 1:
+        dWh += h[:-1].reshape((T - 1) * N, H).T @ da[1:].reshape((T - 1) * N, 4 * H)
+    db = da2.sum(axis=0)
+    return dx, dh0, dc0, dWx, dWh, db

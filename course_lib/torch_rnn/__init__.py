@@ -1,0 +1,27 @@
+"""PyTorch reference: RNN, LSTM and GRU written out as nn.Modules that run on CPU or GPU.
+
+Drop-ins for torch.nn (same arguments, parameter names, shapes and return values, so
+``load_state_dict`` works both ways):
+
+- cells: :class:`RNNCell`, :class:`LSTMCell`, :class:`GRUCell` (one time step);
+- sequence modules: :class:`RNN`, :class:`LSTM`, :class:`GRU` (stacked, bidirectional,
+  batch_first, inter-layer dropout), with an eager, a TorchScript and a fused-backward time loop
+  (:func:`set_backend`);
+- devices: :func:`default_device` (cuda, then mps, then cpu), :func:`synchronize`.
+
+Conventions as everywhere in the course: time-major (T, N, D), row vectors
+``h[t] = tanh(x[t] @ Wx + h[t-1] @ Wh + b)`` with ``Wx = weight_ih.T``, gates in torch.nn's
+order (LSTM i, f, g, o; GRU r, z, n).
+"""
+
+from .cells import GRUCell, LSTMCell, RNNCell, gru_cell, lstm_cell, rnn_cell
+from .device import available_devices, default_device, synchronize
+from .modules import BACKENDS, GRU, LSTM, RNN, get_backend, set_backend
+
+__all__ = [
+    "RNNCell", "LSTMCell", "GRUCell", "rnn_cell", "lstm_cell", "gru_cell",
+    "RNN", "LSTM", "GRU", "BACKENDS", "set_backend", "get_backend",
+    "default_device", "available_devices", "synchronize",
+]
+
+# Models, training and sampling (models.py, train.py, sampling.py) are exported below.
