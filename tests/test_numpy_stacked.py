@@ -80,6 +80,7 @@ def test_backward_matches_numerical_gradient(cell, activation, shape):
         assert analytic.shape == arr.shape and analytic.dtype == arr.dtype, name
         numeric = numerical_gradient(lambda _: outputs(), arr, df=upstream)
         err = rel_error(analytic, numeric)
+        print("RELERR", name, err, cell, activation, shape)
         assert err < 1e-7, f"{cell}/{activation} {shape}: d{name} rel_error {err:.2e}"
 
 

@@ -118,9 +118,25 @@ def _targets() -> List[Tuple[types.FunctionType, str]]:
     return list(found.values())
 
 
+_targets_cache: Dict[int, List[Tuple[types.FunctionType, str]]] = {}
+
+
+def _cached_targets() -> List[Tuple[types.FunctionType, str]]:
+    # Walking every module's functions costs milliseconds; a numerical gradient seals the
+    # student's forward hundreds of times, so the list is recomputed only when new course_lib
+    # modules were imported.
+    # (the number of loaded modules is the cheap proxy for "something new was imported")
+    key = len(sys.modules)
+    if key not in _targets_cache:
+        _import_sealed_modules()
+        key = len(sys.modules)
+        _targets_cache.clear()
+        _targets_cache[key] = _targets()
+    return _targets_cache[key]
+
+
 def _seal() -> None:
-    _import_sealed_modules()
-    for fn, qualname in _targets():
+    for fn, qualname in _cached_targets():
         if id(fn) in _saved:
             continue
         _saved[id(fn)] = (fn, fn.__code__)
