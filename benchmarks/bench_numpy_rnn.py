@@ -120,16 +120,23 @@ def make_torch(kind, T, N, D, H):
 
 
 def best_of(fns, reps):
-    """Interleave the callables, `reps` rounds after one warm-up each; min time per callable."""
+    """Interleave the callables, `reps` rounds after one warm-up each.
+
+    Returns the best wall-clock time and the best process CPU time of each callable. On a
+    loaded machine the wall time includes waiting for a core; the CPU time (all threads of this
+    process, spin-waits included) is a second, less load-sensitive view of the work done.
+    """
     for fn in fns:
         fn()
-    best = [float("inf")] * len(fns)
+    wall = [float("inf")] * len(fns)
+    cpu = [float("inf")] * len(fns)
     for _ in range(reps):
         for k, fn in enumerate(fns):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
-            best[k] = min(best[k], time.perf_counter() - t0)
-    return best
+            wall[k] = min(wall[k], time.perf_counter() - t0)
+            cpu[k] = min(cpu[k], time.process_time() - c0)
+    return wall, cpu
 
 
 def numpy_peak_mib(fn) -> float:
@@ -144,9 +151,13 @@ def numpy_peak_mib(fn) -> float:
 def main():
     print("# NumPy RNN/LSTM/GRU vs torch.nn (forward + backward, float32, CPU)\n")
     print(blas_report())
-    print(f"- best of {ARGS.reps} repetitions each, numpy and torch interleaved\n")
-    print("| model | T | N | D | H | numpy ms | torch ms | ratio | target | numpy peak MiB | min activations MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"- best of {ARGS.reps} repetitions each, numpy and torch interleaved; "
+          f"load average at start {load:.1f} on {os.cpu_count()} CPUs"
+          + (" (LOADED: timings are inflated and noisy)" if load > (os.cpu_count() or 1) else "") + "\n")
+    print("| model | T | N | D | H | numpy ms | torch ms | ratio | target | CPU-time ratio "
+          "| numpy peak MiB | min activations MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     rng = np.random.default_rng(0)
     results = []
     for kind in ("lstm", "rnn", "gru"):
@@ -154,7 +165,7 @@ def main():
             T, N, D, H = shape
             f_np = make_numpy(kind, T, N, D, H, rng)
             f_t = make_torch(kind, T, N, D, H)
-            t_np, t_t = best_of([f_np, f_t], ARGS.reps)
+            (t_np, t_t), (c_np, c_t) = best_of([f_np, f_t], ARGS.reps)
             ratio = t_np / t_t
             target = TARGETS.get((kind, shape))
             peak = numpy_peak_mib(f_np)
@@ -163,7 +174,7 @@ def main():
             act = T * N * H * (G + {"rnn": 0, "lstm": 2, "gru": 1}[kind]) * 4 / 2**20
             tgt = "" if target is None else (f"<= {target} " + ("ok" if ratio <= target else "MISSED"))
             print(f"| {kind} | {T} | {N} | {D} | {H} | {t_np * 1e3:.1f} | {t_t * 1e3:.1f} | "
-                  f"{ratio:.2f} | {tgt} | {peak:.1f} | {act:.1f} |", flush=True)
+                  f"{ratio:.2f} | {tgt} | {c_np / c_t:.2f} | {peak:.1f} | {act:.1f} |", flush=True)
             results.append((kind, shape, ratio, target))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nProcess peak RSS (numpy and torch together): {rss:.0f} MiB. numpy peak is "

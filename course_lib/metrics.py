@@ -57,7 +57,11 @@ def mean_nll(total_nll: Any, n_tokens: int) -> float:
     total = _as_float(total_nll, "total_nll")
     if total < 0:
         raise ValueError(f"total_nll: expected a non-negative sum of -ln p, got {total}")
-    if isinstance(n_tokens, bool) or int(n_tokens) != n_tokens or n_tokens < 1:
+    try:
+        ok = not isinstance(n_tokens, bool) and int(n_tokens) == n_tokens and n_tokens >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
         raise ValueError(f"n_tokens: expected a positive int count of predicted tokens, got {n_tokens!r}")
     return total / int(n_tokens)
 

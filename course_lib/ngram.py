@@ -78,6 +78,13 @@ def _as_token_list(tokens: Any, name: str) -> list:
         raise ValueError(f"{name}: expected a sequence of tokens, got {type(tokens).__name__}") from None
 
 
+def _take(table: np.ndarray, rows: np.ndarray, default: float) -> np.ndarray:
+    """``table[rows]`` with ``default`` where ``rows == -1`` (unseen), safe for empty tables."""
+    if len(table) == 0:
+        return np.full(len(rows), default)
+    return np.where(rows >= 0, table[np.maximum(rows, 0)], default)
+
+
 class NGramLM:
     """An n-gram language model with add-k or interpolated Kneser-Ney smoothing.
 
@@ -219,7 +226,8 @@ class NGramLM:
         self._dtab: Dict[int, np.ndarray] = {}  # k -> (4,) discount by min(c, 3)
         self.discounts: Dict[int, Tuple[float, float, float]] = {}
         for k in range(1, self.n + 1):
-            n_ctx = 1 if k == 1 else len(self._keys[k - 1])
+            # At least one row so fancy indexing with a masked (clipped) context id is safe.
+            n_ctx = 1 if k == 1 else max(1, len(self._keys[k - 1]))
             ctx = self._keys[k] // V  # (G_k,)
             if self.smoothing == "kneser-ney":
                 c = self._raw[k] if k == self.n else self._cont[k]
@@ -322,13 +330,13 @@ class NGramLM:
                     ctx = np.full(M, -1, dtype=np.int64)
                     ctx[1:] = rows[k - 1][:-1]
                 ctx_ok = (ctx >= 0) & (pos >= k - 1)
-                tot = np.where(ctx_ok, self._tot[k][np.maximum(ctx, 0)], 0.0)
+                tot = np.where(ctx_ok, _take(self._tot[k], ctx, 0.0), 0.0)
                 seen = tot > 0
                 # Unseen context: this order adds nothing and p stays the lower-order estimate.
                 r = rows[k]
-                c = np.where(r >= 0, self._c[k][np.maximum(r, 0)], 0)
+                c = _take(self._c[k], r, 0)
                 d = self._dtab[k][np.minimum(c, 3)]
-                gnum = np.where(seen, self._gnum[k][np.maximum(ctx, 0)], 0.0)
+                gnum = np.where(seen, _take(self._gnum[k], ctx, 0.0), 0.0)
                 safe = np.where(seen, tot, 1.0)
                 p = np.where(seen, (np.maximum(c - d, 0.0) + gnum * p) / safe, p)
             return p[start:]
@@ -344,16 +352,15 @@ class NGramLM:
             else:
                 ctx = np.full(M, -1, dtype=np.int64)
                 ctx[1:] = rows[k - 1][:-1]
-            tot = np.where(ctx >= 0, self._tot[k][np.maximum(ctx, 0)], 0.0)
-            r = rows[k]
-            c = np.where(r >= 0, self._c[k][np.maximum(r, 0)], 0)
+            tot = _take(self._tot[k], ctx, 0.0)
+            c = _take(self._c[k], rows[k], 0)
             p[sel] = ((c + self.k) / (tot + self.k * V))[sel]
         return p[start:]
 
     def _encode(self, tokens: Sequence[Token], context: Sequence[Token]) -> Tuple[np.ndarray, int]:
         toks = _as_token_list(tokens, "tokens")
         ctx = _as_token_list(context, "context")
-        ctx = ctx[len(ctx) - (self.n - 1) :] if self.n > 1 else []
+        ctx = ctx[max(0, len(ctx) - (self.n - 1)) :] if self.n > 1 else []
         ids = self._ids(ctx, "context") + self._ids(toks, "tokens")
         return np.asarray(ids, dtype=np.int64), len(ctx)
 
@@ -375,7 +382,7 @@ class NGramLM:
         self._check_fitted()
         w = self._id(word, "word")
         ctx = _as_token_list(context, "context")
-        h = self._ids(ctx[len(ctx) - (self.n - 1) :], "context") if self.n > 1 else []
+        h = self._ids(ctx[max(0, len(ctx) - (self.n - 1)) :], "context") if self.n > 1 else []
         return self._p_scalar(h, w)
 
     def _lookup(self, k: int, ctx_row: int, w: int) -> int:
@@ -489,7 +496,7 @@ class NGramLM:
         """
         self._check_fitted()
         ctx = _as_token_list(context, "context")
-        h_full = self._ids(ctx[len(ctx) - (self.n - 1) :], "context") if self.n > 1 else []
+        h_full = self._ids(ctx[max(0, len(ctx) - (self.n - 1)) :], "context") if self.n > 1 else []
         V, L = self._V, len(h_full)
         if self.smoothing != "kneser-ney":
             k = L + 1

@@ -268,3 +268,175 @@ def stacked_rnn(T: int = 3, L: int = 2, ax=None, title: str | None = None):
     if title:
         ax.set_title(title)
     return ax
+
+
+#: Design patterns :func:`design_pattern` draws (Chapter 4).
+DESIGN_PATTERNS = ("seq2vec", "vec2seq", "seq2seq", "encdec", "bidirectional", "stacked")
+
+
+def _dashed(patch):
+    patch.set_linestyle((0, (3, 2)))
+    return patch
+
+
+def design_pattern(kind: str, T: int = 3, ax=None, title: str | None = None):
+    """Draw one recurrent design pattern, unfolded over ``T`` steps.
+
+    ======================  ===========================================================
+    kind                    picture
+    ======================  ===========================================================
+    ``"seq2vec"``           inputs x[1..T] -> states h[1..T] -> one output y~ at the end
+    ``"vec2seq"``           a vector v sets h[0]; each step emits y~[t], fed back (dashed)
+                            as the next input (``<bos>`` first)
+    ``"seq2seq"``           synchronised: one output y~[t] per input x[t]
+    ``"encdec"``            an encoder reads x[1..T]; its last state starts a decoder
+                            s[1..T] that writes y~[1..T] from ``<bos>``, y[1], ...
+    ``"bidirectional"``     a forward row h->[t] and a backward row h<-[t]; y~[t] reads both
+    ``"stacked"``           two layers, as :func:`stacked_rnn`
+    ======================  ===========================================================
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`DESIGN_PATTERNS`.
+    T : int
+        Steps drawn (>= 1; the encoder-decoder draws T encoder and T decoder steps).
+    ax : matplotlib Axes, optional
+    title : str, optional
+    """
+    if kind not in DESIGN_PATTERNS:
+        raise ValueError(f"kind: expected one of {DESIGN_PATTERNS}, got {kind!r}")
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ValueError(f"T: expected an integer >= 1, got {T!r}")
+    if kind == "stacked":
+        return stacked_rnn(T=T, L=2, ax=ax, title=title)
+    dx = 1.5
+    x0 = 1.5
+    if kind == "encdec":
+        ax = diagram_axes(dx * 2 * T + 1.4, 4.0, ax=ax, scale=0.75)
+    elif kind == "bidirectional":
+        dx = 1.8
+        ax = diagram_axes(dx * T + 1.4, 4.8, ax=ax, scale=0.75)
+    else:
+        ax = diagram_axes(dx * T + 1.4, 3.6, ax=ax, scale=0.75)
+
+    def chain(xs, y, label, role="hidden", start_label="h[0]", reverse=False):
+        """State boxes at xs, linked by recurrent arrows (right to left if ``reverse``)."""
+        for k, cx in enumerate(xs):
+            box(ax, (cx, y), label(k), role, width=1.0)
+        order = list(range(len(xs)))[::-1] if reverse else list(range(len(xs)))
+        if start_label:
+            sx = xs[order[0]] + (dx * 0.75 if reverse else -dx * 0.75)
+            ax.text(sx, y, start_label, ha="center", va="center", fontsize=9, color=color(role))
+            arrow(ax, (sx, y), (xs[order[0]], y), None, role, shrink=0.45)
+        for a_, b_ in zip(order[:-1], order[1:]):
+            arrow(ax, (xs[a_], y), (xs[b_], y), None, role, shrink=0.5)
+
+    xs = [x0 + dx * t for t in range(T)]
+    if kind in ("seq2vec", "seq2seq", "bidirectional"):
+        for t, cx in enumerate(xs):
+            box(ax, (cx, 0.5), f"x[{t + 1}]", "input")
+    if kind in ("seq2vec", "seq2seq"):
+        chain(xs, 1.8, lambda k: f"h[{k + 1}]")
+        for t, cx in enumerate(xs):
+            arrow(ax, (cx, 0.5), (cx, 1.8), None, "input")
+        outs = xs if kind == "seq2seq" else xs[-1:]
+        for cx in outs:
+            t = xs.index(cx)
+            box(ax, (cx, 3.1), "y~" if kind == "seq2vec" else f"y~[{t + 1}]", "output")
+            arrow(ax, (cx, 1.8), (cx, 3.1), None, "output")
+    elif kind == "vec2seq":
+        box(ax, (0.5, 1.8), "v", "input", width=0.6)
+        chain(xs, 1.8, lambda k: f"h[{k + 1}]", start_label=None)
+        arrow(ax, (0.5, 1.8), (xs[0], 1.8), None, "input", shrink=0.45)
+        for t, cx in enumerate(xs):
+            box(ax, (cx, 0.5), "<bos>" if t == 0 else f"y[{t}]", "output", filled=False)
+            arrow(ax, (cx, 0.5), (cx, 1.8), None, "output")
+            box(ax, (cx, 3.1), f"y~[{t + 1}]", "output")
+            arrow(ax, (cx, 1.8), (cx, 3.1), None, "output")
+            if t + 1 < T:
+                _dashed(arrow(ax, (cx + 0.45, 3.0), (xs[t + 1] - 0.45, 0.62), None, "output",
+                              shrink=0.0))
+    elif kind == "encdec":
+        chain(xs, 1.8, lambda k: f"h[{k + 1}]")
+        for t, cx in enumerate(xs):
+            box(ax, (cx, 0.5), f"x[{t + 1}]", "input")
+            arrow(ax, (cx, 0.5), (cx, 1.8), None, "input")
+        ys = [x0 + dx * (T + t) for t in range(T)]
+        chain(ys, 1.8, lambda k: f"s[{k + 1}]", role="output", start_label=None)
+        arrow(ax, (xs[-1], 1.8), (ys[0], 1.8), None, "hidden", shrink=0.5)
+
+        for t, cx in enumerate(ys):
+            box(ax, (cx, 0.5), "<bos>" if t == 0 else f"y[{t}]", "output", filled=False)
+            arrow(ax, (cx, 0.5), (cx, 1.8), None, "output")
+            box(ax, (cx, 3.1), f"y~[{t + 1}]", "output")
+            arrow(ax, (cx, 1.8), (cx, 3.1), None, "output")
+        ax.text((xs[0] + xs[-1]) / 2, 3.1, "encoder: reads x", ha="center", va="center",
+                fontsize=10, color=color("hidden"))
+        ax.text((ys[0] + ys[-1]) / 2, 3.65, "decoder: writes y", ha="center", va="center",
+                fontsize=10, color=color("output"))
+        ax.axvline((xs[-1] + ys[0]) / 2 + 0.0, ymin=0.05, ymax=0.95, color=color("neutral"),
+                   linewidth=0.8, linestyle=":")
+    elif kind == "bidirectional":
+        chain(xs, 1.7, lambda k: f"$\\rightarrow$h[{k + 1}]")
+        chain(xs, 2.9, lambda k: f"$\\leftarrow$h[{k + 1}]", start_label="h[T+1]", reverse=True)
+        for t, cx in enumerate(xs):
+            arrow(ax, (cx, 0.5), (cx, 1.7), None, "input")
+            # x[t] also feeds the backward row, and y~[t] also reads the forward row: these
+            # two arrows pass beside the middle row's boxes
+            arrow(ax, (cx + 0.35, 0.8), (cx + 0.62, 2.6), None, "input", shrink=0.0, curve=0.35)
+            box(ax, (cx, 4.2), f"y~[{t + 1}]", "output")
+            arrow(ax, (cx, 2.9), (cx, 4.2), None, "output")
+            arrow(ax, (cx - 0.35, 2.0), (cx - 0.62, 3.9), None, "hidden", shrink=0.0, curve=-0.35)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def lstm_cell_diagram(ax=None, title: str | None = None):
+    """Draw one LSTM cell: the cell-state line c[t-1] -> c[t] on top, the four gates below.
+
+    The picture of :math:`c[t] = f \\odot c[t-1] + i \\odot g` and
+    :math:`h[t] = o \\odot \\tanh(c[t])`: the forget gate f multiplies the old memory, the
+    input gate i multiplies the candidate g before it is added, and the output gate o decides
+    how much of :math:`\\tanh(c[t])` becomes the hidden state. All four gates read
+    ``[x[t], h[t-1]]`` (drawn as one bus).
+    """
+    ax = diagram_axes(9.0, 5.2, ax=ax, scale=0.8)
+    yc, yg, yb = 4.3, 2.3, 0.7
+    # the memory line
+    ax.text(0.45, yc, "c[t-1]", ha="center", va="center", fontsize=10, color=color("cell"))
+    ax.text(8.55, yc, "c[t]", ha="center", va="center", fontsize=10, color=color("cell"))
+    mul_f = box(ax, (2.4, yc), "×", "cell", width=0.45, height=0.45, fontsize=12)
+    add = box(ax, (4.5, yc), "+", "cell", width=0.45, height=0.45, fontsize=12)
+    del mul_f, add
+    arrow(ax, (0.9, yc), (2.4, yc), None, "cell", shrink=0.25)
+    arrow(ax, (2.4, yc), (4.5, yc), None, "cell", shrink=0.25)
+    arrow(ax, (4.5, yc), (8.1, yc), None, "cell", shrink=0.25)
+    # gates
+    for x, name, fn in ((2.4, "f", "σ"), (3.5, "i", "σ"), (4.6, "g", "tanh"), (6.3, "o", "σ")):
+        box(ax, (x, yg), f"{name}\n{fn}", "gate" if name != "g" else "cell", width=0.8,
+            height=0.75, fontsize=9)
+        arrow(ax, (x, yb + 0.25), (x, yg), None, "neutral", shrink=0.38)
+    arrow(ax, (2.4, yg), (2.4, yc), None, "gate", shrink=0.35)
+    box(ax, (4.05, 3.3), "×", "cell", width=0.45, height=0.45, fontsize=12)
+    arrow(ax, (3.5, yg), (4.05, 3.3), None, "gate", shrink=0.35)
+    arrow(ax, (4.6, yg), (4.05, 3.3), None, "cell", shrink=0.35)
+    arrow(ax, (4.05, 3.3), (4.5, yc), None, "cell", shrink=0.25)
+    # output path: tanh(c[t]) * o -> h[t]
+    box(ax, (7.2, 3.3), "tanh", "cell", width=0.7, height=0.45, fontsize=9)
+    arrow(ax, (7.2, yc), (7.2, 3.3), None, "cell", shrink=0.22)
+    box(ax, (7.2, yg), "×", "hidden", width=0.45, height=0.45, fontsize=12)
+    arrow(ax, (7.2, 3.3), (7.2, yg), None, "cell", shrink=0.25)
+    arrow(ax, (6.3, yg), (7.2, yg), None, "gate", shrink=0.4)
+    arrow(ax, (7.2, yg), (8.3, yb), None, "hidden", shrink=0.25)
+    ax.text(8.55, yb - 0.05, "h[t]", ha="center", va="top", fontsize=10, color=color("hidden"))
+    # the input bus [x[t], h[t-1]]
+    ax.plot([1.0, 6.3], [yb + 0.25, yb + 0.25], color=color("neutral"), linewidth=1.4)
+    ax.text(0.55, yb + 0.25, "h[t-1]", ha="center", va="center", fontsize=10,
+            color=color("hidden"))
+    box(ax, (1.6, yb - 0.35), "x[t]", "input", width=0.7, height=0.45, fontsize=9)
+    arrow(ax, (1.6, yb - 0.35), (1.6, yb + 0.25), None, "input", shrink=0.2)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -74,7 +74,9 @@ class SubmissionResult:
     notebooks: dict = field(default_factory=dict)  # name -> {"scores", "status", "reason"}
     skipped: bool = False
     wall_s: float = 0.0
-    exec_s: float = 0.0
+    exec_s: float = 0.0  # the cells' own execution time
+    startup_s: float = 0.0  # kernel start
+    setup_s: float = 0.0  # worker start, namespaces, reading the submission
     protections: list = field(default_factory=list)
 
 
@@ -294,7 +296,8 @@ class Autograder:
 
         grades = []
         res = SubmissionResult(student=student, wall_s=result.get("wall_s", 0.0),
-                               protections=result.get("protections", []))
+                               protections=result.get("protections", []),
+                               setup_s=result.get("timings", {}).get("setup_s", 0.0))
         reasons, statuses = [], []
         for info in infos:
             rec = result["notebooks"].get(info.name, {"status": "sandbox-failed",
@@ -302,12 +305,13 @@ class Autograder:
             ng = grade_notebook(info, rec)
             grades.append(ng)
             res.exec_s += float(rec.get("exec_s", 0.0) or 0.0)
+            res.startup_s += float(rec.get("startup_s", 0.0) or 0.0)
             res.notebooks[info.name] = {"scores": ng.scores, "status": ng.status,
                                         "reason": ng.reason, "notes": rec.get("notes", [])}
             if ng.status != "ok":
                 statuses.append(ng.status)
-                reasons.append(f"{info.name}: {ng.reason}" if len(infos) > 1 else
-                               str(ng.reason))
+            if ng.reason:
+                reasons.append(f"{info.name}: {ng.reason}" if len(infos) > 1 else ng.reason)
             notes = rec.get("notes") or []
             if notes:
                 reasons.append("repaired: " + ", ".join(notes[:4]))
@@ -333,7 +337,9 @@ class Autograder:
         res.reason = "; ".join(r for r in reasons if r)
         side = {"fingerprint": fingerprint, "score": res.score, "max_score": res.max_score,
                 "status": res.status, "reason": res.reason, "notebooks": res.notebooks,
-                "protections": res.protections}
+                "protections": res.protections,
+                "timings": {"wall_s": res.wall_s, "exec_s": res.exec_s, "setup_s": res.setup_s,
+                            "startup_s": res.startup_s}}
         dest = self.course.autograded_dir(student, self.assignment)
         dest.mkdir(parents=True, exist_ok=True)
         (dest / SIDE_CAR).write_text(json.dumps(side, indent=1, ensure_ascii=False),

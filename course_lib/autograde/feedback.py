@@ -75,17 +75,21 @@ def generate_feedback(course: Course, assignment: str, students=None) -> dict:
     out = {}
     cfg = Config(course.config)
     cfg.GenerateFeedback.preprocessors = [RedactHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
-    for student in graded:
+    # one converter for the whole class (nbgrader logs a notebook that fails and goes on)
+    for pattern in (students or ["*"]):
+        if pattern != "*" and pattern not in graded:
+            continue
         cd = CourseDirectory(config=cfg)
         cd.root = str(course.root)
         cd.assignment_id = assignment
-        cd.student_id = student
+        cd.student_id = pattern
         conv = GenerateFeedback(coursedir=cd, config=cfg)
         conv.force = True
         try:
             conv.start()
-        except Exception:  # one broken notebook must not stop the class's feedback
+        except (Exception, SystemExit):  # reported below as a student without feedback
             pass
+    for student in graded:
         out[student] = sorted(str(p) for p in Path(course.feedback_dir(student, assignment))
                               .glob("*.html"))
     return out

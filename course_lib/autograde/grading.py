@@ -84,9 +84,25 @@ def grade_notebook(info, record: dict) -> NotebookGrade:
         g.scores[gid] = score
         if score < gc.max_score:
             failed.append(gid)
-    if g.reason is None and failed and g.status == "ok":
-        g.status = "tests-failed"
-        g.reason = "lost points in " + ", ".join(failed)
+    # errors outside the test cells (sys.exit, a crash in a helper cell) cost no points by
+    # themselves but belong in the summary
+    errors = []
+    for index, cell in enumerate(nb.cells):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code" or gid in info.grade_cells:
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error" and out.get("ename") != "NotRun":
+                errors.append(f"{out.get('ename')} in cell {gid or index}")
+                break
+    reasons = [g.reason] if g.reason else []
+    if failed:
+        if g.status == "ok":
+            g.status = "tests-failed"
+        reasons.append("lost points in " + ", ".join(failed))
+    if errors:
+        reasons.append("errors outside tests: " + ", ".join(errors[:3]))
+    g.reason = "; ".join(reasons) or None
     return g
 
 

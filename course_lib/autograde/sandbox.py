@@ -23,7 +23,6 @@ with it.
 from __future__ import annotations
 
 import asyncio
-import copy
 import ctypes
 import fcntl
 import json
@@ -159,6 +158,19 @@ def _restore_cell(sc: dict, notice: str = ""):
     return new_markdown_cell(source=sc["source"], metadata=meta)
 
 
+def _public(source: str) -> str:
+    """A test cell's source as released: hidden-test regions removed, whitespace ignored."""
+    out, inside = [], False
+    for line in source.split("\n"):
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif not inside and line.strip():
+            out.append(line.rstrip())
+    return "\n".join(out)
+
+
 def sanitize(nb, source_cells: list) -> tuple:
     """Restore the instructor's cells in a submitted notebook.
 
@@ -208,7 +220,8 @@ def sanitize(nb, source_cells: list) -> tuple:
         sc = by_name[gid]
         if sc["locked"] or sc["grade"] and not sc["solution"]:
             # locked/test cells: the gradebook's copy wins outright (source, type, metadata)
-            if cell.cell_type != sc["cell_type"] or cell.source != sc["source"]:
+            if cell.cell_type != sc["cell_type"] or (
+                    _public(cell.source) != _public(sc["source"])):
                 notes.append(f"restored cell {gid}")
             restored = _restore_cell(sc)
             restored.metadata.update({k: v for k, v in cell.metadata.items()
@@ -324,12 +337,11 @@ def _error_output(ename: str, evalue: str):
                         traceback=[f"{ename}: {evalue}"])
 
 
-async def run_notebook(nb, workdir: str, home: str, task: dict, env: dict) -> dict:
-    """Execute ``nb`` in place; return a record of what happened (never raises for the
-    student's doings)."""
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:"]
 
-    Client = _make_client_class()
+
+async def start_kernel(workdir: str, home: str, task: dict, env: dict):
+    """Launch a jailed kernel now (it boots while the worker goes on); returns (km, t0)."""
     KM = _make_km_class()
     km = KM(kernel_name="python3")
     km.connection_file = os.path.join(home, "kernel.json")
@@ -340,6 +352,28 @@ async def run_notebook(nb, workdir: str, home: str, task: dict, env: dict) -> di
     if task.get("uid") is not None:
         jail += ["--uid", str(task["uid"]), "--gid", str(task["gid"])]
     km.jail_prefix = jail + ["--"]
+    t0 = time.monotonic()
+    await km.start_kernel(extra_arguments=list(KERNEL_ARGS), env=env, cwd=workdir)
+    return km, t0
+
+
+async def run_notebook(nb, workdir: str, home: str, task: dict, env: dict,
+                       started=None) -> dict:
+    """Execute ``nb`` in place; return a record of what happened (never raises for the
+    student's doings). ``started`` is a kernel from :func:`start_kernel`, else one is started.
+    """
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    Client = _make_client_class()
+    record = {"status": "ok", "reason": None, "exec_s": 0.0, "startup_s": 0.0}
+    try:
+        km, t0 = started if started is not None else await start_kernel(workdir, home, task, env)
+    except Exception as exc:
+        record.update(status="kernel-failed", reason=f"kernel failed to start: {exc}")
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [_error_output(NOT_RUN, record["reason"])]
+        return record
     cell_timeout = int(task["cell_timeout"])
     record = {"status": "ok", "reason": None, "exec_s": 0.0, "startup_s": 0.0}
     client = Client(nb, km=km, timeout=cell_timeout, startup_timeout=60,
@@ -348,8 +382,7 @@ async def run_notebook(nb, workdir: str, home: str, task: dict, env: dict) -> di
                                       "evalue": f"cell ran past {cell_timeout} s",
                                       "traceback": [f"CellTimeoutError: cell ran past "
                                                     f"{cell_timeout} s"]},
-                    extra_arguments=["--HistoryManager.hist_file=:memory:"],
-                    shutdown_kernel="immediate", record_timing=False,
+                    extra_arguments=list(KERNEL_ARGS), shutdown_kernel="immediate", record_timing=False,
                     resources={"metadata": {"path": workdir}})
     client.max_cell_bytes = task["max_cell_bytes"]
     client.max_nb_bytes = task["max_nb_bytes"]
@@ -359,12 +392,14 @@ async def run_notebook(nb, workdir: str, home: str, task: dict, env: dict) -> di
         # traceback) still fails the cell, as in nbgrader's Execute
         if execute_reply.get("content", {}).get("status") == "error":
             ename = execute_reply["content"].get("ename", "Error")
+            if ename == "CellTimeoutError" and record["status"] == "ok":
+                record["status"] = "cell-timeout"
+                record["reason"] = f"cell {cell_index} ran past {cell_timeout} s"
             if not any(o.get("output_type") == "error" for o in cell.outputs):
                 cell.outputs.append(_error_output(ename, str(
                     execute_reply["content"].get("evalue", ""))))
 
     client.on_cell_executed = on_executed
-    t0 = time.monotonic()
     deadline = t0 + float(task["notebook_timeout"])
     stop_reason = None
     try:
@@ -395,10 +430,6 @@ async def run_notebook(nb, workdir: str, home: str, task: dict, env: dict) -> di
                     stop_reason = f"cell {index} did not stop after its time limit"
                     record["status"] = "timeout"
                     cell.outputs.append(_error_output("CellTimeoutError", stop_reason))
-                if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs
-                       if o.get("output_type") == "error") and record["status"] == "ok":
-                    record["status"] = "cell-timeout"
-                    record["reason"] = f"cell {index} ran past {cell_timeout} s"
             record["exec_s"] = time.monotonic() - t_start
     except Exception as exc:  # kernel never started, or died while starting
         record["status"] = "kernel-failed"
@@ -406,6 +437,14 @@ async def run_notebook(nb, workdir: str, home: str, task: dict, env: dict) -> di
         for cell in nb.cells:
             if cell.cell_type == "code" and not cell.get("outputs"):
                 cell.outputs = [_error_output(NOT_RUN, stop_reason)]
+    finally:
+        # we own the kernel manager, so nbclient leaves the kernel to us
+        try:
+            if client.kc is not None:
+                client.kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+        except Exception:
+            pass
     if stop_reason is not None:
         record["reason"] = stop_reason
     if client._truncated:
@@ -452,8 +491,11 @@ def _prepare_dir(path: str, uid, gid, mode: int) -> None:
 
 def worker(jobdir: str) -> int:
     """Entry point of the sandbox worker (see module docstring)."""
-    import nbformat
+    return asyncio.run(_worker(jobdir))
 
+
+async def _worker(jobdir: str) -> int:
+    t_begin = time.monotonic()
     jobdir = os.path.abspath(jobdir)
     with open(os.path.join(jobdir, "task.json"), encoding="utf-8") as fh:
         task = json.load(fh)
@@ -467,8 +509,9 @@ def worker(jobdir: str) -> int:
             read_errors[rel] = err
         else:
             files[rel] = data
-    protections = dict(task.get("protections_requested", {}))
+    protections = {}
     active = []
+    base = jobdir
     if task.get("namespaces"):
         try:
             loopback_up()
@@ -481,9 +524,6 @@ def worker(jobdir: str) -> int:
             base = "/tmp"
         except OSError as exc:
             protections["mount_error"] = str(exc)
-            base = jobdir
-    else:
-        base = jobdir
     uid, gid = task.get("uid"), task.get("gid")
     if base == jobdir and any(blocked_ancestor(p) for p in task.get("needed", [])):
         # without a mount namespace an unprivileged uid could not even start the
@@ -498,6 +538,19 @@ def worker(jobdir: str) -> int:
     home = os.path.join(workroot, "home")
     _prepare_dir(workdir, uid, gid, 0o700)
     _prepare_dir(home, uid, gid, 0o700)
+    env = _kernel_env(task, home)
+    runnable = [s for s in task["notebooks"]
+                if not s.get("missing") and f"{s['name']}.ipynb" in files]
+    started = None
+    if runnable:
+        # the kernel boots (about a second) while this process imports nbformat/nbclient
+        # and restores the notebook; it runs nothing until the first cell is sent
+        try:
+            started = await start_kernel(workdir, home, task, env)
+        except Exception as exc:
+            protections["prestart_error"] = str(exc)[:300]
+    import nbformat
+
     for rel, data in files.items():
         dest = os.path.join(workdir, rel)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -505,7 +558,7 @@ def worker(jobdir: str) -> int:
             fh.write(data)
         if uid is not None and os.geteuid() == 0:
             os.chown(dest, uid, gid)
-    env = _kernel_env(task, home)
+    t_ready = time.monotonic()
     results = {}
     for spec in task["notebooks"]:
         name = spec["name"]
@@ -532,8 +585,9 @@ def worker(jobdir: str) -> int:
                 try:
                     nb, notes = sanitize(nb, spec["source_cells"])
                     rec["notes"] = notes
-                    run = asyncio.run(run_notebook(nb, workdir, home, task, env))
-                    rec.update({k: v for k, v in run.items()})
+                    run = await run_notebook(nb, workdir, home, task, env, started=started)
+                    started = None
+                    rec.update(run)
                     rec["nb"] = nb
                 except Exception as exc:
                     rec.update(status="unreadable",
@@ -542,8 +596,14 @@ def worker(jobdir: str) -> int:
         if rec["nb"] is not None:
             rec["nb"] = json.loads(nbformat.writes(rec["nb"], version=4))
         results[name] = rec
-    json.dump({"notebooks": results, "protections": active, "errors": protections},
-              result_fh)
+    if started is not None:
+        try:
+            await started[0].shutdown_kernel(now=True)
+        except Exception:
+            pass
+    timings = {"setup_s": t_ready - t_begin, "run_s": time.monotonic() - t_ready}
+    json.dump({"notebooks": results, "protections": active, "errors": protections,
+               "timings": timings}, result_fh)
     result_fh.close()
     return 0
 

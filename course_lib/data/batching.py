@@ -179,8 +179,7 @@ def iter_batches(source, bptt: int) -> Iterator[Tuple[int, Any, Any]]:
     x, y : shape (L, N, ...)
         As returned by ``get_batch(source, i, bptt)``.
     """
+    # Validate now, not at the first next(): a bad bptt should fail where it is passed.
     bptt = _check_positive_int(bptt, "bptt")
     T = _num_rows(source)
-    for i in range(0, T - 1, bptt):
-        x, y = get_batch(source, i, bptt)
-        yield i, x, y
+    return ((i, *get_batch(source, i, bptt)) for i in range(0, T - 1, bptt))

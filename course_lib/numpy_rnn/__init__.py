@@ -43,3 +43,24 @@ __all__ = [
 ]
 
 # --- stacked / bidirectional, torch conversion, language model (appended below) ---
+from .stacked import (
+    init_multilayer_params,
+    multilayer_backward,
+    multilayer_forward,
+    multilayer_param_names,
+)
+from .convert import from_torch, grads_from_torch, to_torch
+from .lm import SGD, Adam, NumpyLM
+
+__all__ += [
+    "multilayer_forward",
+    "multilayer_backward",
+    "init_multilayer_params",
+    "multilayer_param_names",
+    "from_torch",
+    "to_torch",
+    "grads_from_torch",
+    "NumpyLM",
+    "SGD",
+    "Adam",
+]

@@ -1,4 +1,4 @@
-"""The vanilla (Elman) RNN in NumPy: one step, a whole sequence, and backpropagation through time.
+r"""The vanilla (Elman) RNN in NumPy: one step, a whole sequence, and backpropagation through time.
 
 .. math::
 

@@ -151,7 +151,7 @@ class _CellBase(nn.Module):
             s += ", bias=False"
         nonlinearity = getattr(self, "nonlinearity", "tanh")
         if nonlinearity != "tanh":
-            s += f", nonlinearity={nonlinearity!r}"
+            s += f", nonlinearity={nonlinearity}"  # unquoted, as torch.nn prints it
         return s
 
     def _check_input(self, input: Tensor) -> bool:

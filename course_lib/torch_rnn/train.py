@@ -232,8 +232,8 @@ def train_lm(model: nn.Module, train_ids, valid_ids, *, epochs: int = 40, lr: fl
              clip: float = 0.25, bptt: int = 35, batch_size: int = 20, eval_batch_size: int = 10,
              device=None, seed: Optional[int] = 1111, checkpoint=None, resume: bool = False,
              vocab: Optional[Vocabulary] = None, log_interval: int = 200, progress: bool = True,
-             max_batches: Optional[int] = None, restore_best: bool = False,
-             verbose: Optional[bool] = None) -> Dict[str, list]:
+             max_batches: Optional[int] = None, max_eval_batches: Optional[int] = None,
+             restore_best: bool = False, verbose: Optional[bool] = None) -> Dict[str, list]:
     """Train a language model with truncated BPTT, plain SGD and lr annealing on plateau.
 
     One epoch (word_language_model's ``train()``)::
@@ -281,6 +281,8 @@ def train_lm(model: nn.Module, train_ids, valid_ids, *, epochs: int = 40, lr: fl
         Print one summary line per epoch (stdout); defaults to ``progress``.
     max_batches : int, optional
         Train on at most this many windows per epoch (smoke runs).
+    max_eval_batches : int, optional
+        Evaluate on at most this many windows of ``valid_ids`` (smoke runs).
     restore_best : bool
         Load the weights of the epoch with the best validation loss at the end.
 
@@ -304,6 +306,8 @@ def train_lm(model: nn.Module, train_ids, valid_ids, *, epochs: int = 40, lr: fl
     log_interval = _check_pos_int(log_interval, "log_interval")
     if max_batches is not None:
         max_batches = _check_pos_int(max_batches, "max_batches")
+    if max_eval_batches is not None:
+        max_eval_batches = _check_pos_int(max_eval_batches, "max_eval_batches")
     if not hasattr(model, "init_hidden"):
         raise ValueError("model: expected a language model with init_hidden(batch_size), e.g. RNNLM")
     dev = resolve_device(device)
@@ -326,7 +330,7 @@ def train_lm(model: nn.Module, train_ids, valid_ids, *, epochs: int = 40, lr: fl
     best_state = None
     start_epoch = 1
     train_config = dict(bptt=bptt, batch_size=batch_size, eval_batch_size=eval_batch_size, clip=clip,
-                        seed=seed, max_batches=max_batches)
+                        seed=seed, max_batches=max_batches, max_eval_batches=max_eval_batches)
     if resume and checkpoint is not None and os.path.isfile(checkpoint):
         ckpt = load_checkpoint(checkpoint)
         model.load_state_dict(ckpt["model_state"])
@@ -378,7 +382,7 @@ def train_lm(model: nn.Module, train_ids, valid_ids, *, epochs: int = 40, lr: fl
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         train_seconds = time.perf_counter() - t0
-        val_loss = evaluate(model, valid_t, bptt, eval_batch_size)
+        val_loss = evaluate(model, valid_t, bptt, eval_batch_size, max_batches=max_eval_batches)
         seconds = time.perf_counter() - t0
         history["epoch"].append(epoch)
         history["train_loss"].append(train_loss)
@@ -463,6 +467,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="batches between progress updates (default 200)")
     p.add_argument("--max-batches", dest="max_batches", type=int, default=None,
                    help="train on at most this many batches per epoch (smoke runs)")
+    p.add_argument("--max-eval-batches", dest="max_eval_batches", type=int, default=None,
+                   help="evaluate on at most this many batches (smoke runs)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--torch-nn", dest="torch_nn", action="store_true",
                    help="use torch.nn's fused RNN modules instead of course_lib's (for comparison)")
@@ -475,6 +481,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point of ``python -m course_lib.torch_rnn.train``; returns an exit status."""
     args = _parser().parse_args(argv)
+    if args.tied and args.emsize != args.nhid:
+        # Fail before loading a corpus: RNNLM would raise the same, only later.
+        raise SystemExit(f"error: --tied needs --emsize == --nhid, got emsize={args.emsize}, nhid={args.nhid}")
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     if args.data is None:
@@ -500,9 +509,10 @@ def main(argv=None) -> int:
                        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, device=device,
                        seed=args.seed, checkpoint=args.save, resume=args.resume, vocab=vocab,
                        log_interval=args.log_interval, progress=args.progress,
-                       max_batches=args.max_batches, restore_best=True, verbose=True)
+                       max_batches=args.max_batches, max_eval_batches=args.max_eval_batches,
+                       restore_best=True, verbose=True)
     if test is not None and len(test) > 2 * args.eval_batch_size:
-        test_loss = evaluate(model, test, args.bptt, args.eval_batch_size)
+        test_loss = evaluate(model, test, args.bptt, args.eval_batch_size, max_batches=args.max_eval_batches)
         print(f"| end of training | test loss {test_loss:6.3f} | test ppl {perplexity(test_loss):9.2f} "
               f"| best valid ppl {min(history['valid_ppl']):9.2f}", flush=True)
     if args.generate > 0:

@@ -1,0 +1,14 @@
+"""The instructor's grading runner: the ``rnn-course`` command.
+
+Modules
+-------
+course      the nbgrader course directory (paths, gradebook, the assignment's cells)
+collect     submissions from a folder or an LMS zip into ``submitted/``, roster into the gradebook
+autograde   parallel grading, one sandboxed worker process per submission
+sandbox     the worker: namespaces, restored test cells, limited nbclient execution
+jail        the kernel's launch prefix: own uid, memory/process/file-size limits
+grading     scores from executed notebooks, gradebook writes, the integrity check
+feedback    HTML feedback without hidden test source
+export      grade CSV and per-problem CSV
+cli         ``rnn-course`` (``python -m course_lib.autograde``)
+"""

@@ -1,0 +1,338 @@
+"""The autograder: a class of hostile and broken submissions graded safely and reproducibly.
+
+One module fixture grades the tiny fixture assignment (tests/autograder_fixtures) for ~25
+students, each misbehaving in one way, twice (the second time with --force); the tests then
+check every student's score and reason, the sandbox's isolation, the gradebook's integrity,
+feedback, export and the CLI's contracts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib.util
+import io
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from course_lib.autograde import cli
+from course_lib.autograde.autograde import Autograder, Limits, probe_namespaces
+from course_lib.autograde.collect import read_roster
+from course_lib.autograde.course import Course
+from course_lib.autograde.grading import integrity_check
+
+pytestmark = pytest.mark.nbgrader
+
+REPO = Path(__file__).resolve().parents[1]
+FIX = REPO / "tests" / "autograder_fixtures"
+_spec = importlib.util.spec_from_file_location("ag_submissions", FIX / "submissions.py")
+subs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(subs)
+
+GRADE_ARGS = ["--jobs", "2", "--timeout", "3", "--notebook-timeout", "10", "--memory-mb",
+              "1024", "--nproc", "32", "--quiet"]
+
+
+def run_cli(*argv) -> tuple:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = cli.main([str(a) for a in argv])
+    return rc, out.getvalue()
+
+
+def scores_of(course: Course, assignment: str = "tiny") -> dict:
+    with course.gradebook() as gb:
+        return {s.student.id: {g.name: g.score for nb in s.notebooks for g in nb.grades}
+                for s in gb.find_assignment(assignment).submissions}
+
+
+def total(scores: dict) -> float:
+    return float(sum(scores.values()))
+
+
+def sandbox_uids_alive() -> list:
+    """Processes of the autograder's private uids (>= 200000) still running."""
+    left = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                for line in open(f"/proc/{d}/status"):
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) >= 200000:
+                            left.append(int(d))
+                        break
+            except OSError:
+                pass
+    return left
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("autograder")
+    course_dir = tmp / "course"
+    shutil.copytree(FIX / "course", course_dir)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    cases = subs.cases(port=port, course_dir=str(course_dir), repo=str(REPO))
+    incoming = tmp / "incoming" / "export-from-lms"
+    expected = subs.write_submissions(incoming, cases)
+    # an LMS zip: one top folder, <student>/<assignment>/...
+    zpath = tmp / "submissions.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for p in sorted(incoming.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(incoming.parent))
+    roster = tmp / "roster.csv"
+    with open(roster, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "first_name", "last_name", "email"])
+        w.writerow(["good", "Ada", "Lovelace", "ada@example.org"])
+        w.writerow(["zoë-ünïcode", "Zoë", "Ünïcode", ""])
+        w.writerow(["absent", "Ab", "Sent", ""])
+    rc_collect, out_collect = run_cli("--course-dir", course_dir, "collect", "tiny", zpath,
+                                      "--roster", roster)
+    escapes = [Path("/tmp/rnn-course-escape.txt"), Path("/tmp/escape.txt"),
+               REPO / "course_lib" / "escape.py"]
+    for p in escapes:
+        assert not p.exists(), f"left over from an earlier run: {p}"
+    rc1, out1 = run_cli("--course-dir", course_dir, "autograde", "tiny", *GRADE_ARGS)
+    course = Course(course_dir)
+    scores1 = scores_of(course)
+    try:
+        conn, _ = listener.accept()
+        conn.close()
+        accepted = True
+    except BlockingIOError:
+        accepted = False
+    escaped = [str(p) for p in escapes if p.exists()]
+    alive = sandbox_uids_alive()
+    rc2, out2 = run_cli("--course-dir", course_dir, "autograde", "tiny", "--force", *GRADE_ARGS)
+    scores2 = scores_of(course)
+    listener.close()
+    return dict(course=course, course_dir=course_dir, expected=expected, tmp=tmp,
+                rc_collect=rc_collect, out_collect=out_collect, rc1=rc1, out1=out1,
+                rc2=rc2, out2=out2, scores1=scores1, scores2=scores2, accepted=accepted,
+                escaped=escaped, alive=alive, roster=roster)
+
+
+def summary_row(out: str, student: str) -> str:
+    rows = [ln for ln in out.splitlines() if ln.split("  ")[0].strip() == student]
+    assert len(rows) == 1, f"{student} not once in the summary:\n{out}"
+    return rows[0]
+
+
+def test_collect_from_lms_zip_with_roster(graded):
+    course, out = graded["course"], graded["out_collect"]
+    # a missing notebook and a student with no submission make collect say "not complete"
+    assert graded["rc_collect"] == 1
+    assert "renamed 'Tiny (1).ipynb' -> 'tiny.ipynb'" in summary_row(out, "misnamed")
+    assert "no-submission" in summary_row(out, "absent")
+    assert "missing" in summary_row(out, "missing")
+    with course.gradebook() as gb:
+        ada = gb.find_student("good")
+        assert (ada.first_name, ada.last_name, ada.email) == ("Ada", "Lovelace", "ada@example.org")
+        assert gb.find_student("zoë-ünïcode").first_name == "Zoë"
+        assert gb.find_student("absent").last_name == "Sent"
+    assert (course.submitted_dir("misnamed", "tiny") / "tiny.ipynb").is_file()
+
+
+@pytest.mark.parametrize("student", list(subs.cases().keys()))
+def test_each_submission_gets_its_score_and_a_reason(graded, student):
+    score, status = graded["expected"][student]
+    got = graded["scores1"][student]
+    assert total(got) == score, f"{student}: {got}"
+    row = summary_row(graded["out1"], student)
+    assert status in row, row
+    if score < 3.0:
+        # a lost point is always explained in the summary
+        assert "lost points" in row or "no tiny.ipynb" in row or "not a readable" in row, row
+
+
+def test_reasons_name_the_failure(graded):
+    out = graded["out1"]
+    assert "kernel died" in summary_row(out, "osexit")
+    assert "kernel died" in summary_row(out, "segfault")
+    assert "SystemExit" in summary_row(out, "sysexit")
+    assert "ran past 3 s" in summary_row(out, "loop")
+    assert "not a readable notebook" in summary_row(out, "corrupt")
+    assert "not a readable notebook" in summary_row(out, "empty")
+    assert "no tiny.ipynb submitted" in summary_row(out, "missing")
+    assert "restored" in summary_row(out, "edited")
+    assert "restored deleted cell test_mul" in summary_row(out, "deleted-duplicated")
+
+
+def test_grading_again_gives_identical_scores_and_a_sound_gradebook(graded):
+    assert graded["rc1"] == 0, graded["out1"]
+    assert graded["rc2"] == 0, graded["out2"]
+    assert graded["scores1"] == graded["scores2"]
+    assert set(graded["scores1"]) == set(graded["expected"])
+    with graded["course"].gradebook() as gb:
+        assert integrity_check(gb, "tiny") == []
+    assert "INTEGRITY" not in graded["out1"]
+
+
+def test_rerun_without_force_skips_graded(graded):
+    rc, out = run_cli("--course-dir", graded["course_dir"], "autograde", "tiny", *GRADE_ARGS)
+    assert rc == 0
+    assert f"graded 0, skipped {len(graded['expected'])}" in out
+    assert "skipped: ok" in summary_row(out, "good")
+    assert scores_of(graded["course"]) == graded["scores1"]
+
+
+def _outputs(course: Course, student: str) -> str:
+    nb = json.loads((course.autograded_dir(student, "tiny") / "tiny.ipynb")
+                    .read_text(encoding="utf-8"))
+    return json.dumps([c.get("outputs", []) for c in nb["cells"]], ensure_ascii=False)
+
+
+@pytest.mark.skipif(not probe_namespaces(), reason="no namespaces on this machine")
+def test_sandbox_hides_solutions_gradebook_and_other_students(graded):
+    out = _outputs(graded["course"], "snoop")
+    assert "LEAK" not in out
+    assert out.count("blocked") == 5
+
+
+@pytest.mark.skipif(not probe_namespaces(), reason="no namespaces on this machine")
+def test_sandbox_has_no_network(graded):
+    out = _outputs(graded["course"], "snoop")
+    assert "CONNECTED" not in out
+    assert out.count("no network") == 2
+    assert not graded["accepted"], "the student's code reached the host's loopback"
+
+
+def test_writes_outside_the_submission_do_not_land(graded):
+    assert graded["escaped"] == []
+    out = _outputs(graded["course"], "snoop")
+    assert "WROTE " + str(REPO) not in out
+    assert "WROTE " + str(graded["course_dir"]) not in out
+    with graded["course"].gradebook() as gb:
+        assert integrity_check(gb) == []
+
+
+def test_fork_bomb_is_bounded_and_cleaned_up(graded):
+    assert graded["alive"] == [], "sandbox processes survived their submission"
+    assert os.geteuid() != 0 or "process limit RLIMIT_NPROC: on" in graded["out1"]
+
+
+def test_huge_output_is_truncated(graded):
+    path = graded["course"].autograded_dir("huge-output", "tiny") / "tiny.ipynb"
+    assert path.stat().st_size < 3 * 2**20
+    assert "output truncated by the autograder" in path.read_text(encoding="utf-8")
+
+
+def test_feedback_shows_messages_not_hidden_tests(graded):
+    rc, out = run_cli("--course-dir", graded["course_dir"], "feedback", "tiny")
+    assert rc == 0, out
+    html = (graded["course"].feedback_dir("hidden-fail", "tiny") / "tiny.html").read_text(
+        encoding="utf-8")
+    assert "mul(-2, 5): expected -10" in html  # the hidden test's message
+    assert "assert mul(-2, 5)" not in html  # but not its code
+    assert "hidden tests: their messages are shown" in html
+    assert (graded["course"].feedback_dir("zoë-ünïcode", "tiny") / "tiny.html").is_file()
+
+
+def test_export_grade_csv_and_problem_csv(graded):
+    dest = graded["tmp"] / "out" / "grades.csv"
+    rc, out = run_cli("--course-dir", graded["course_dir"], "export", "--csv", dest)
+    assert rc == 0
+    rows = list(csv.DictReader(open(dest, encoding="utf-8")))
+    by = {r["student_id"]: r for r in rows}
+    assert set(by) == set(graded["expected"]) | {"absent"}
+    assert float(by["good"]["score"]) == 3.0 and float(by["good"]["max_score"]) == 3.0
+    assert float(by["bug"]["score"]) == 1.0 and by["absent"]["score"] == "0.0"
+    assert by["zoë-ünïcode"]["first_name"] == "Zoë"
+    probs = list(csv.DictReader(open(dest.with_name("grades_problems.csv"), encoding="utf-8")))
+    assert len(probs) == 2 * len(graded["expected"])
+    bug = {r["problem"]: float(r["score"]) for r in probs if r["student_id"] == "bug"}
+    assert bug == {"test_add": 1.0, "test_mul": 0.0}
+
+
+def test_integrity_check_catches_a_corrupt_gradebook(graded, tmp_path):
+    db = graded["course"].db_path
+    copy = tmp_path / "gradebook.db"
+    shutil.copy(db, copy)
+    con = sqlite3.connect(copy)
+    con.execute("UPDATE grade SET auto_score = 7 WHERE id = (SELECT id FROM grade LIMIT 1)")
+    con.execute("DELETE FROM grade WHERE id = (SELECT id FROM grade "
+                "ORDER BY id DESC LIMIT 1)")
+    con.commit()
+    con.close()
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{copy}") as gb:
+        problems = integrity_check(gb, "tiny")
+    assert any("outside [0, " in p for p in problems), problems
+    assert any("0 grade rows" in p for p in problems), problems
+
+
+def test_single_student_regrade_and_bad_arguments(graded):
+    rc, out = run_cli("--course-dir", graded["course_dir"], "autograde", "tiny", "--student",
+                      "nobody-here", *GRADE_ARGS)
+    assert rc == 2
+    with pytest.raises(ValueError, match="memory_mb"):
+        Limits(memory_mb=0)
+    with pytest.raises(ValueError, match="jobs"):
+        Autograder(graded["course"], "tiny", jobs=0)
+    with pytest.raises(ValueError, match="course_dir"):
+        Course(graded["tmp"] / "no-such-course")
+    bad = graded["tmp"] / "bad-roster.csv"
+    bad.write_text("name,email\nx,y\n")
+    with pytest.raises(ValueError, match="roster: expected a column 'id'"):
+        read_roster(bad)
+
+
+def test_repo_course_dir_points_at_solutions_and_exercises():
+    course = Course(REPO / "autograder")
+    assert course.source_dir("ps2-rnn-forward") == REPO / "solutions" / "ps2-rnn-forward"
+    assert course.release_dir("ps2-rnn-forward") == REPO / "exercises" / "ps2-rnn-forward"
+    assert course.root == (REPO / "autograder").resolve()
+    assert course.db_path == REPO / "autograder" / "gradebook.db"
+
+
+REAL = sorted(p.name for p in (REPO / "solutions").glob("ps*")
+              if (p / f"{p.name}.ipynb").is_file())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL, reason="no real assignment in solutions/ yet")
+def test_release_collect_and_grade_a_real_assignment(tmp_path):
+    """The repository's layout (autograder/ beside solutions/ and exercises/) end to end."""
+    name = "ps2-rnn-forward" if "ps2-rnn-forward" in REAL else REAL[0]
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "solutions" / name, repo / "solutions" / name,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    (repo / "autograder").mkdir()
+    shutil.copy(REPO / "autograder" / "nbgrader_config.py", repo / "autograder")
+    course_dir = repo / "autograder"
+    rc, out = run_cli("--course-dir", course_dir, "release", name)
+    assert rc == 0, out
+    release = repo / "exercises" / name / f"{name}.ipynb"
+    assert release.is_file()
+    incoming = tmp_path / "incoming"
+    for student, src in (("reference", repo / "solutions" / name / f"{name}.ipynb"),
+                         ("blank", release)):
+        (incoming / student / name).mkdir(parents=True)
+        shutil.copy(src, incoming / student / name / f"{name}.ipynb")
+    rc, out = run_cli("--course-dir", course_dir, "collect", name, incoming)
+    assert rc == 0, out
+    rc, out = run_cli("--course-dir", course_dir, "autograde", name, "--jobs", "2", "--quiet")
+    assert rc == 0, out
+    course = Course(course_dir)
+    scores = {s: total(v) for s, v in scores_of(course, name).items()}
+    with course.gradebook() as gb:
+        max_score = float(gb.find_assignment(name).max_score)
+        assert integrity_check(gb, name) == []
+    assert max_score > 0
+    assert scores["reference"] == max_score, out
+    assert scores["blank"] < max_score, out

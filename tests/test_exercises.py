@@ -1,0 +1,250 @@
+"""The five nbgrader assignments, driven through the real nbgrader.
+
+In a temporary course directory (two of them, graded in parallel): ``nbgrader
+generate_assignment`` from solutions/, then one ``nbgrader autograde`` per group over many
+"students" per assignment: the solution, the untouched release, every planted bug of
+tests/exercise_bugs.py and a submission that calls the course_lib reference. Then
+``nbgrader validate`` on the solutions, and a fresh ``generate_release`` compared with the
+committed exercises/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib.grading.release import ASSIGNMENTS, generate_release, nbgrader_command, nbgrader_env
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from exercise_bugs import BUGS, CHEATS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
+
+# Two groups of about equal cost (ps4 trains a model, ps5 has the largest gradient checks).
+GROUPS = [("ps1-language-models", "ps4-design-patterns", "ps3-bptt"),
+          ("ps2-rnn-forward", "ps5-lstm")]
+
+CONFIG = """\
+c = get_config()
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.course_id = "rnn-course-tests"
+c.CourseDirectory.db_assignments = [{assignments}]
+c.Autograde.create_student = True
+c.ExecutePreprocessor.timeout = 300
+c.Execute.timeout = 300
+"""
+
+
+def _cells(nb):
+    return {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+
+
+def _edit(source_nb, edits):
+    """The solved notebook in release form (locked cells from the release), with edits."""
+    nb = nbformat.read(str(source_nb), as_version=4)
+    cells = _cells(nb)
+    for grade_id, old, new in edits:
+        cell = cells[grade_id]
+        if old is None:
+            cell.source = new
+        else:
+            assert old in cell.source, f"fixture out of date: {old!r} not in cell {grade_id}"
+            cell.source = cell.source.replace(old, new, 1)
+    return nb
+
+
+def _submission(release_nb, solved, edits=()):
+    """The release notebook whose solution cells hold the (edited) solution's code."""
+    rel = nbformat.read(str(release_nb), as_version=4)
+    sol = _cells(_edit(solved, edits))
+    for cell in rel.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            cell.source = sol[meta["grade_id"]].source
+    return rel
+
+
+def _students(assignment):
+    out = {"solution": [], "cheat": CHEATS[assignment][0]}
+    for bug, (edits, _) in BUGS[assignment].items():
+        out[f"bug-{bug}"] = edits
+    return out
+
+
+def _run(cmd, cwd):
+    return subprocess.Popen(cmd, cwd=cwd, env=nbgrader_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade everything once: {assignment: {student: {cell: (score, max)}}}, validate output."""
+    start = time.time()
+    courses = []
+    for k, group in enumerate(GROUPS):
+        course = tmp_path_factory.mktemp(f"course{k}")
+        (course / "nbgrader_config.py").write_text(CONFIG.format(
+            root=str(course), assignments=", ".join(f"dict(name={a!r})" for a in group)))
+        for a in group:
+            shutil.copytree(ROOT / "solutions" / a, course / "source" / a)
+        courses.append((course, group))
+
+    # generate (with the gradebook: autograde restores the hidden tests from it)
+    procs = [_run(nbgrader_command() + ["generate_assignment", "*", "--force"], c) for c, _ in courses]
+    for p, (course, _) in zip(procs, courses):
+        out = p.communicate()[0]
+        assert p.returncode == 0, f"generate_assignment failed in {course}:\n{out}"
+
+    for course, group in courses:
+        for a in group:
+            release = course / "release" / a / f"{a}.ipynb"
+            solved = ROOT / "solutions" / a / f"{a}.ipynb"
+            students = {"release": None, **_students(a)}
+            for student, edits in students.items():
+                dest = course / "submitted" / student / a
+                dest.mkdir(parents=True)
+                nb = (nbformat.read(str(release), as_version=4) if edits is None
+                      else _submission(release, solved, edits))
+                nbformat.write(nb, str(dest / f"{a}.ipynb"))
+
+    # autograde every student of every assignment of a group with one nbgrader call, the two
+    # groups in parallel; then validate the solutions, again one call per group
+    procs = [_run(nbgrader_command() + ["autograde", "*", "--force"], c) for c, _ in courses]
+    logs = [p.communicate()[0] for p in procs]
+    procs = [_run(nbgrader_command() + ["validate"]
+                  + [str(ROOT / "solutions" / a / f"{a}.ipynb") for a in group], c)
+             for c, group in courses]
+    validate = {}
+    for p, (_, group) in zip(procs, courses):
+        out = p.communicate()[0]
+        validate.update({a: out for a in group})
+
+    from nbgrader.api import Gradebook
+
+    scores, outputs = {}, {}
+    for (course, group), log in zip(courses, logs):
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            for a in group:
+                scores[a] = {}
+                for student in ["release", *_students(a)]:
+                    try:
+                        nb = gb.find_submission_notebook(a, a, student)
+                    except Exception as exc:  # pragma: no cover - reported below
+                        raise AssertionError(f"{a}/{student} was not graded: {exc}\n{log}")
+                    scores[a][student] = {g.name: (g.score, g.max_score) for g in nb.grades
+                                          if g.cell.name.startswith("test_")}
+        for a in group:
+            outputs[a] = {}
+            for student in ["release", *_students(a)]:
+                path = course / "autograded" / student / a / f"{a}.ipynb"
+                outputs[a][student] = nbformat.read(str(path), as_version=4) if path.exists() else None
+    elapsed = time.time() - start
+    print(json.dumps({a: {s: sum(v[0] for v in c.values()) for s, c in st.items()}
+                      for a, st in scores.items()}, indent=1))
+    print(f"graded {sum(len(s) for s in scores.values())} submissions in {elapsed:.0f} s")
+    return {"scores": scores, "outputs": outputs, "validate": validate, "logs": logs}
+
+
+def _lost(cells):
+    return {name for name, (score, mx) in cells.items() if score < mx - 1e-9}
+
+
+def _cell_text(nb, grade_id):
+    cell = _cells(nb)[grade_id]
+    return "".join(o.get("text", "") + "".join(o.get("traceback", [])) + str(o.get("data", ""))
+                   for o in cell.outputs)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_scores_full_marks(graded, assignment):
+    cells = graded["scores"][assignment]["solution"]
+    assert len(cells) >= 5
+    assert not _lost(cells), {c: cells[c] for c in _lost(cells)}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_scores_zero(graded, assignment):
+    cells = graded["scores"][assignment]["release"]
+    assert cells and all(score == 0 for score, _ in cells.values()), cells
+
+
+@pytest.mark.parametrize("assignment,bug", [(a, b) for a in BUGS for b in BUGS[a]])
+def test_planted_bug_loses_points_exactly_where_covered(graded, assignment, bug):
+    cells = graded["scores"][assignment][f"bug-{bug}"]
+    expected = BUGS[assignment][bug][1]
+    assert _lost(cells) == expected, {c: cells[c] for c in sorted(_lost(cells) | expected)}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_calling_the_reference_scores_zero_there(graded, assignment):
+    cells = graded["scores"][assignment]["cheat"]
+    zero = CHEATS[assignment][1]
+    assert all(cells[c][0] == 0 for c in zero), {c: cells[c] for c in zero}
+    nb = graded["outputs"][assignment]["cheat"]
+    for c in zero:
+        assert "sealed while your code is graded" in _cell_text(nb, c)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_at_least_five_planted_bugs(assignment):
+    assert len(BUGS[assignment]) >= 5
+
+
+def test_failure_messages_name_function_shapes_and_rel_error(graded):
+    nb = graded["outputs"]["ps2-rnn-forward"]["bug-relu_instead_of_tanh"]
+    text = _cell_text(nb, "test_rnn_step_forward")
+    assert "rnn_step_forward" in text and "x (3, 4) float64" in text
+    assert "expected h[" in text and "got      h[" in text and "rel_error = " in text
+    nb = graded["outputs"]["ps3-bptt"]["bug-step_backward_wrong_sign_dWh"]
+    text = _cell_text(nb, "test_rnn_step_backward")
+    assert "dWh does not match the numerical gradient of your rnn_step_forward" in text
+    assert "[ok]   rnn_step_backward: dx" in text  # the other gradients keep their credit
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_validate_passes_the_solutions(graded, assignment):
+    out = graded["validate"][assignment]
+    name = f"{assignment}.ipynb"
+    assert out.count("Success! Your notebook passes all the tests.") == len(
+        next(g for g in GROUPS if assignment in g)), out
+    assert name in out or "Success!" in out
+
+
+def test_exercises_match_a_fresh_release(tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "solutions", repo / "solutions",
+                    ignore=shutil.ignore_patterns("_build", "__pycache__"))
+    generate_release(repo_root=repo)
+    for a in ASSIGNMENTS:
+        fresh = nbformat.read(str(repo / "exercises" / a / f"{a}.ipynb"), as_version=4)
+        committed = nbformat.read(str(ROOT / "exercises" / a / f"{a}.ipynb"), as_version=4)
+        strip = lambda nb: [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nb.cells]  # noqa: E731
+        assert strip(committed) == strip(fresh), (
+            f"exercises/{a} drifted from solutions/{a}: run `rnn-course release` "
+            f"(or python -m course_lib.grading.release)")
+        assert sorted(p.name for p in (ROOT / "exercises" / a).iterdir()) == sorted(
+            p.name for p in (repo / "exercises" / a).iterdir())
+
+
+def test_solution_sources_are_built_from_the_builder(tmp_path):
+    """solutions/<a>/<a>.ipynb are what solutions/_build writes (edit the builder, not the json)."""
+    sys.path.insert(0, str(ROOT / "solutions" / "_build"))
+    try:
+        import build  # noqa: F401
+
+        for short, full in build.ASSIGNMENTS.items():
+            module = __import__(short)
+            committed = nbformat.read(str(ROOT / "solutions" / full / f"{full}.ipynb"), as_version=4)
+            assert [(c.cell_type, c.source, c.metadata) for c in committed.cells] == [
+                (c.cell_type, c.source, c.metadata) for c in module.NOTEBOOK.cells], full
+    finally:
+        sys.path.remove(str(ROOT / "solutions" / "_build"))
