@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+
+# Before numpy loads: the suite's arrays are small, and on 2 shared cores OpenBLAS's thread pool
+# costs more than it gives (a training test went from 4 s to 57 s). Kernels, notebooks and
+# nbgrader started from the tests inherit this. (OPENBLAS_CORETYPE is left alone.)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import subprocess
 import sys
 from pathlib import Path

@@ -38,7 +38,7 @@ BUGS = {
             [("rnn_forward", "        h_prev = h[t]\n", "")],
             {"test_rnn_forward", "test_torch_rnn"}),
         "affine_missing_bias": (
-            [("affine_forward", "out = x @ W + b", "out = x @ W")],
+            [("affine_forward", "out = x @ W + b\n    return", "out = x @ W\n    return")],
             {"test_affine_forward"}),
         "cross_entropy_wrong_sign": (
             [("softmax_cross_entropy", "loss = dtype.type(-(m * logp_y)", "loss = dtype.type((m * logp_y)")],
@@ -152,7 +152,7 @@ CHEATS = {
         {"test_rnn_step_backward"}),
     "ps4-design-patterns": (
         [("SeqClassifier", None,
-          "from course_lib.torch_rnn import SeqClassifier as _Reference\n\n\n"
+          "from course_lib.torch_rnn.models import SeqClassifier as _Reference\n\n\n"
           "class SeqClassifier(_Reference):\n"
           "    def __init__(self, vocab_size, embed_dim, hidden_size, num_classes):\n"
           "        super().__init__(vocab_size, num_classes, embed_dim=embed_dim, hidden_size=hidden_size)\n")],

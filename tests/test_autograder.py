@@ -59,14 +59,15 @@ def total(scores: dict) -> float:
 
 
 def sandbox_uids_alive() -> list:
-    """Processes of the autograder's private uids (>= 200000) still running."""
+    """Processes of this test run's private sandbox uids still running."""
+    base = 200000 + (os.getpid() % 1000) * 1000  # as Autograder picks them
     left = []
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
                 for line in open(f"/proc/{d}/status"):
                     if line.startswith("Uid:"):
-                        if int(line.split()[1]) >= 200000:
+                        if base <= int(line.split()[1]) < base + 1000:
                             left.append(int(d))
                         break
             except OSError:
@@ -85,6 +86,9 @@ def graded(tmp_path_factory):
     listener.setblocking(False)
     port = listener.getsockname()[1]
     cases = subs.cases(port=port, course_dir=str(course_dir), repo=str(REPO))
+    if os.geteuid() == 0 and not probe_namespaces():
+        # root without a private uid is not bound by RLIMIT_NPROC: never fork-bomb the host
+        cases.pop("forkbomb")
     incoming = tmp / "incoming" / "export-from-lms"
     expected = subs.write_submissions(incoming, cases)
     # an LMS zip: one top folder, <student>/<assignment>/...
@@ -149,6 +153,8 @@ def test_collect_from_lms_zip_with_roster(graded):
 
 @pytest.mark.parametrize("student", list(subs.cases().keys()))
 def test_each_submission_gets_its_score_and_a_reason(graded, student):
+    if student not in graded["expected"]:
+        pytest.skip(f"{student}: not safe to run on this machine")
     score, status = graded["expected"][student]
     got = graded["scores1"][student]
     assert total(got) == score, f"{student}: {got}"
@@ -336,3 +342,16 @@ def test_release_collect_and_grade_a_real_assignment(tmp_path):
     assert max_score > 0
     assert scores["reference"] == max_score, out
     assert scores["blank"] < max_score, out
+
+
+def test_degrades_gracefully_without_namespaces(graded):
+    """Where unshare is unavailable the same grading runs with the protections that remain."""
+    ag = Autograder(graded["course"], "tiny", jobs=1, limits=Limits(cell_timeout=5))
+    ag.namespaces = False
+    res = ag.run(students=["good", "bug"], force=True, progress=False)
+    by = {r.student: r for r in res["results"]}
+    assert (by["good"].score, by["bug"].score) == (3.0, 1.0)
+    assert not any(p.startswith(("network-namespace", "hidden:", "private:"))
+                   for p in by["good"].protections)
+    assert res["integrity"] == []
+    assert scores_of(graded["course"]) == graded["scores1"]

@@ -27,11 +27,15 @@ from exercise_bugs import BUGS, CHEATS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
 
-# Two groups of about equal cost (ps4 trains a model, ps5 has the largest gradient checks).
-GROUPS = [("ps1-language-models", "ps4-design-patterns", "ps3-bptt"),
-          ("ps2-rnn-forward", "ps5-lstm")]
+def nbgrader_test(fn):
+    """Marks a test that drives the real nbgrader (minutes, shared by the module fixture)."""
+    return pytest.mark.nbgrader(pytest.mark.slow(fn))
+
+# Two groups of about equal cost, graded in parallel (ps4 trains a model, ps2 and ps5 import
+# torch, ps1 and ps3 are light).
+GROUPS = [("ps4-design-patterns", "ps3-bptt"),
+          ("ps1-language-models", "ps2-rnn-forward", "ps5-lstm")]
 
 CONFIG = """\
 c = get_config()
@@ -165,6 +169,7 @@ def _cell_text(nb, grade_id):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@nbgrader_test
 def test_solution_scores_full_marks(graded, assignment):
     cells = graded["scores"][assignment]["solution"]
     assert len(cells) >= 5
@@ -172,12 +177,14 @@ def test_solution_scores_full_marks(graded, assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@nbgrader_test
 def test_untouched_release_scores_zero(graded, assignment):
     cells = graded["scores"][assignment]["release"]
     assert cells and all(score == 0 for score, _ in cells.values()), cells
 
 
 @pytest.mark.parametrize("assignment,bug", [(a, b) for a in BUGS for b in BUGS[a]])
+@nbgrader_test
 def test_planted_bug_loses_points_exactly_where_covered(graded, assignment, bug):
     cells = graded["scores"][assignment][f"bug-{bug}"]
     expected = BUGS[assignment][bug][1]
@@ -185,6 +192,7 @@ def test_planted_bug_loses_points_exactly_where_covered(graded, assignment, bug)
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@nbgrader_test
 def test_calling_the_reference_scores_zero_there(graded, assignment):
     cells = graded["scores"][assignment]["cheat"]
     zero = CHEATS[assignment][1]
@@ -199,6 +207,7 @@ def test_at_least_five_planted_bugs(assignment):
     assert len(BUGS[assignment]) >= 5
 
 
+@nbgrader_test
 def test_failure_messages_name_function_shapes_and_rel_error(graded):
     nb = graded["outputs"]["ps2-rnn-forward"]["bug-relu_instead_of_tanh"]
     text = _cell_text(nb, "test_rnn_step_forward")
@@ -211,6 +220,7 @@ def test_failure_messages_name_function_shapes_and_rel_error(graded):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@nbgrader_test
 def test_validate_passes_the_solutions(graded, assignment):
     out = graded["validate"][assignment]
     name = f"{assignment}.ipynb"
@@ -219,6 +229,7 @@ def test_validate_passes_the_solutions(graded, assignment):
     assert name in out or "Success!" in out
 
 
+@nbgrader_test
 def test_exercises_match_a_fresh_release(tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(ROOT / "solutions", repo / "solutions",
@@ -248,3 +259,112 @@ def test_solution_sources_are_built_from_the_builder(tmp_path):
                 (c.cell_type, c.source, c.metadata) for c in module.NOTEBOOK.cells], full
     finally:
         sys.path.remove(str(ROOT / "solutions" / "_build"))
+
+
+# ------------------------------------------------------------------ the grading helpers (fast)
+
+import numpy as np  # noqa: E402
+
+from course_lib import grading  # noqa: E402
+from course_lib.grading import sealing  # noqa: E402
+from course_lib.numpy_rnn import rnn_step_forward as imported_early  # noqa: E402
+
+
+def _rnn_args(seed=0, dtype="float64"):
+    from course_lib.grading.factories import rnn_inputs
+    return rnn_inputs(seed, N=2, D=3, H=4, dtype=dtype)
+
+
+def test_seal_catches_a_reference_imported_before_the_test():
+    args = _rnn_args()
+    expected = imported_early(*args.values())[0]
+    student = grading.guard(lambda *a: imported_early(*a), "rnn_step_forward")
+    with pytest.raises(AssertionError, match="rnn_step_forward called course_lib.numpy_rnn.rnn.rnn_step_forward"):
+        student(*args.values())
+    # unsealed again afterwards, same numbers
+    np.testing.assert_array_equal(imported_early(*args.values())[0], expected)
+
+
+def test_seal_catches_a_swallowed_call_and_restores_after_an_exception():
+    def sneaky(*a):
+        try:
+            return imported_early(*a)
+        except Exception:
+            return None
+
+    with pytest.raises(AssertionError, match="sealed while your code is graded"):
+        grading.guard(sneaky, "rnn_step_forward")(*_rnn_args().values())
+
+    def broken(*a):
+        raise ZeroDivisionError("student bug")
+
+    with pytest.raises(ZeroDivisionError):
+        grading.guard(broken, "rnn_step_forward")(*_rnn_args().values())
+    assert imported_early(*_rnn_args().values())[0].shape == (2, 4)
+    assert not sealing._saved
+
+
+def test_seal_covers_an_import_inside_the_students_function():
+    def late(*a):
+        from course_lib.gradcheck import rel_error
+        return rel_error(a[0], a[0])
+
+    with pytest.raises(AssertionError, match="course_lib.gradcheck.rel_error"):
+        grading.guard(late, "f")(np.ones(3))
+
+
+def test_assert_close_message_names_function_shapes_values_and_rel_error():
+    args = _rnn_args()
+    good = imported_early(*args.values())[0]
+    bad = good.copy()
+    bad[1, 2] += 0.5
+    with pytest.raises(AssertionError) as info:
+        grading.assert_close("rnn_step_forward", "h", bad, good, args)
+    msg = str(info.value)
+    assert "rnn_step_forward: h does not match the reference" in msg
+    assert "x (2, 3) float64, h_prev (2, 4) float64" in msg
+    assert "expected h[1, 1:4]" in msg and "got      h[1, 1:4]" in msg
+    assert "rel_error = " in msg
+    grading.assert_close("rnn_step_forward", "h", good.copy(), good, args)  # passes
+
+
+def test_assert_close_keeps_the_dtype():
+    good = np.ones((2, 3), dtype=np.float32)
+    with pytest.raises(AssertionError, match="dtype float64, expected float32"):
+        grading.assert_close("f", "out", good.astype(np.float64), good)
+    with pytest.raises(AssertionError, match=r"shape \(3, 2\), expected \(2, 3\)"):
+        grading.assert_close("f", "out", good.T, good)
+
+
+def test_score_gives_partial_credit_and_prints_to_stdout(capsys):
+    score = grading.Score(2)
+    score.part(1, "passes", lambda: None)
+    score.part(1, "fails", lambda: grading.assert_close("f", "out", np.zeros(2), np.ones(2)))
+    assert float(score) == 1.0 and repr(score) == "1.0"
+    out = capsys.readouterr()
+    assert "[ok]   passes" in out.out and "[FAIL] fails (0/1)" in out.out and out.err == ""
+
+
+def test_backward_check_compares_with_the_numerical_gradient_of_the_students_forward(capsys):
+    from course_lib.grading import ps3
+
+    def my_fwd(x, h_prev, Wx, Wh, b):
+        h = np.tanh(x @ Wx + h_prev @ Wh + b)
+        return h, (x, h_prev, Wx, Wh, h)
+
+    def my_bwd(dh, cache):
+        x, h_prev, Wx, Wh, h = cache
+        da = dh * (1 - h * h)
+        return da @ Wx.T, da @ Wh.T, x.T @ da, -(h_prev.T @ da), da.sum(0)   # wrong sign on dWh
+
+    score = grading.Score(5)
+    ps3.check_rnn_step_backward(score, 5, my_fwd, my_bwd, seed=3)
+    assert float(score) == 4.0
+    assert "dWh does not match the numerical gradient of your rnn_step_forward" in capsys.readouterr().out
+
+
+def test_generate_release_rejects_an_unknown_assignment(tmp_path):
+    with pytest.raises(ValueError, match="assignments"):
+        generate_release(["ps9-nothing"], repo_root=ROOT)
+    with pytest.raises(ValueError, match="has no solutions"):
+        generate_release(["ps1-language-models"], repo_root=tmp_path)

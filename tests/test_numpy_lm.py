@@ -162,6 +162,22 @@ def test_sampling_is_deterministic_for_a_seed():
     assert model.sample([4], 0, seed=0).shape == (0,)
 
 
+def test_samples_follow_the_softmax_at_the_temperature():
+    model = NumpyLM(6, 4, 8, cell="gru", seed=0, dtype=np.float64)
+    model.params["b_out"] = np.log(np.array([0.4, 0.3, 0.15, 0.1, 0.04, 0.01]))
+    prefix = np.array([2, 5])
+    scores, _, _ = model.forward(prefix[:, None])
+    rng = np.random.default_rng(0)
+    for tau in (1.0, 0.5):
+        p = np.exp(scores[-1, 0] / tau)
+        p /= p.sum()
+        draws = np.array([model.sample(prefix, 1, temperature=tau, seed=rng)[0] for _ in range(800)])
+        freq = np.bincount(draws, minlength=6) / len(draws)
+        # 800 draws: the standard error of each frequency is <= 0.018 (tau 1 vs 0.5 moves the
+        # top probability by ~0.15, greedy decoding would move it to 1)
+        np.testing.assert_allclose(freq, p, atol=0.06)
+
+
 def test_training_keeps_dtype_and_lowers_the_loss_with_sgd():
     V = 5
     ids = np.tile(np.arange(V), 60)                                 # 0 1 2 3 4 0 1 2 ...

@@ -22,6 +22,15 @@ from course_lib.torch_rnn.models import (  # noqa: E402
 RNN_TYPES = ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"]
 
 
+def assert_close(a, b, atol=1e-6, rtol=1e-5, msg=""):
+    """torch.testing.assert_close's check without its slow first import: |a - b| <= atol + rtol |b|."""
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    assert a.shape == b.shape, f"{msg} shape {tuple(a.shape)} != {tuple(b.shape)}"
+    diff = (a.double() - b.double()).abs()
+    bad = diff > atol + rtol * b.double().abs()
+    assert not bool(bad.any()), f"{msg} max |a - b| = {float(diff.max()):.3e} (atol {atol}, rtol {rtol})"
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     # These models are tiny: one thread is faster than two fighting over shared cores.
@@ -59,7 +68,7 @@ def test_rnnlm_shapes_and_hidden(rnn_type):
     # Carrying the state across two halves equals one pass over the whole window.
     logits_a, h_a = m(x[:4], m.init_hidden(3))
     logits_b, _ = m(x[4:], h_a)
-    torch.testing.assert_close(torch.cat([logits_a, logits_b]), logits)
+    assert_close(torch.cat([logits_a, logits_b]), logits)
 
 
 def test_rnnlm_uses_course_lib_modules_and_matches_torch_nn():
@@ -73,8 +82,8 @@ def test_rnnlm_uses_course_lib_modules_and_matches_torch_nn():
     x = torch.randint(0, 25, (9, 4))
     lo1, (h1, c1) = ours(x)
     lo2, (h2, c2) = ref(x)
-    torch.testing.assert_close(lo1, lo2, atol=1e-10, rtol=0)
-    torch.testing.assert_close(c1, c2, atol=1e-10, rtol=0)
+    assert_close(lo1, lo2, atol=1e-10, rtol=0)
+    assert_close(c1, c2, atol=1e-10, rtol=0)
 
 
 def test_rnnlm_tied_weights_share_storage():
@@ -112,7 +121,7 @@ def test_detach_hidden_cuts_the_graph(rnn_type):
     for a, b in zip(h if isinstance(h, tuple) else (h,), hd if isinstance(hd, tuple) else (hd,)):
         assert a.grad_fn is not None
         assert b.grad_fn is None and not b.requires_grad
-        torch.testing.assert_close(a, b)
+        assert_close(a, b)
     assert type(hd) is type(h)
     logits, _ = m(second, hd)
     logits.sum().backward()
@@ -147,7 +156,7 @@ def test_lengths_to_mask_and_masked_loss():
     targets = torch.randint(0, 3, (4, 2))
     full = masked_cross_entropy(logits, targets, mask)
     ref = nn.functional.cross_entropy(logits[mask], targets[mask])
-    torch.testing.assert_close(full, ref)
+    assert_close(full, ref)
     with pytest.raises(ValueError, match="targets"):
         masked_cross_entropy(logits, targets[:3])
 
@@ -169,12 +178,12 @@ def test_masked_rnn_matches_torch_nn_without_padding(rnn_type, bidirectional):
     x = torch.randn(6, 4, 3, dtype=torch.float64)
     out, h = ours(x)
     out_ref, h_ref = ref(x)
-    torch.testing.assert_close(out, out_ref, atol=1e-10, rtol=0)
+    assert_close(out, out_ref, atol=1e-10, rtol=0)
     if rnn_type == "LSTM":
-        torch.testing.assert_close(h[0], h_ref[0], atol=1e-10, rtol=0)
-        torch.testing.assert_close(h[1], h_ref[1], atol=1e-10, rtol=0)
+        assert_close(h[0], h_ref[0], atol=1e-10, rtol=0)
+        assert_close(h[1], h_ref[1], atol=1e-10, rtol=0)
     else:
-        torch.testing.assert_close(h, h_ref, atol=1e-10, rtol=0)
+        assert_close(h, h_ref, atol=1e-10, rtol=0)
 
 
 @pytest.mark.parametrize("rnn_type", ["LSTM", "GRU"])
@@ -189,11 +198,11 @@ def test_classifier_ignores_padding(rnn_type, bidirectional, pooling):
     logits = clf(x, L)
     assert logits.shape == (4, 3)
     alone = torch.cat([clf(x[: L[n], n: n + 1]) for n in range(4)])
-    torch.testing.assert_close(logits, alone, atol=1e-6, rtol=0)
+    assert_close(logits, alone, atol=1e-6, rtol=0)
     # Whatever sits in the padding does not matter.
     x2 = x.clone()
     x2[~lengths_to_mask(L, 6)] = 13
-    torch.testing.assert_close(clf(x2, L), logits, atol=1e-6, rtol=0)
+    assert_close(clf(x2, L), logits, atol=1e-6, rtol=0)
     # ...but without lengths it would: the mask is what makes the difference.
     assert not torch.allclose(clf(x2), clf(x))
 
@@ -219,7 +228,7 @@ def test_tagger_shapes_and_padding(bidirectional):
     logits = tagger(x, L)
     assert logits.shape == (6, 4, 5)
     for n in range(4):
-        torch.testing.assert_close(logits[: L[n], n], tagger(x[: L[n], n: n + 1])[:, 0], atol=1e-6, rtol=0)
+        assert_close(logits[: L[n], n], tagger(x[: L[n], n: n + 1])[:, 0], atol=1e-6, rtol=0)
     # Each step's output depends on later inputs only when bidirectional.
     x2 = x.clone()
     x2[5, 0] = (x[5, 0] % 19) + 1
@@ -274,12 +283,12 @@ def test_encoder_decoder_shapes_masking_and_teacher_forcing():
     # Padding of the source is ignored: each sequence encoded alone gives the same logits.
     for n in range(4):
         alone = ed(src[: L[n], n: n + 1], tgt_in[:, n: n + 1])
-        torch.testing.assert_close(logits[:, n], alone[:, 0], atol=1e-6, rtol=0)
+        assert_close(logits[:, n], alone[:, 0], atol=1e-6, rtol=0)
     # Ratio 0 feeds back the model's own argmax: later target tokens do not matter.
     tgt2 = tgt_in.clone()
     tgt2[2:] = 3
     free1 = ed(src, tgt_in, L, teacher_forcing_ratio=0.0)
-    torch.testing.assert_close(free1, ed(src, tgt2, L, teacher_forcing_ratio=0.0))
+    assert_close(free1, ed(src, tgt2, L, teacher_forcing_ratio=0.0))
     assert not torch.allclose(ed(src, tgt_in, L), ed(src, tgt2, L))
     # Free running equals greedy decoding's choices.
     greedy = ed.greedy_decode(src, L, max_len=5)
@@ -290,11 +299,11 @@ def test_encoder_decoder_shapes_masking_and_teacher_forcing():
         assert torch.equal(first[t][alive], greedy[t][alive])
         alive &= greedy[t] != ed.eos_idx
     # A ratio in (0, 1) is reproducible for a seed.
-    torch.testing.assert_close(ed(src, tgt_in, L, 0.5, seed=3), ed(src, tgt_in, L, 0.5, seed=3))
+    assert_close(ed(src, tgt_in, L, 0.5, seed=3), ed(src, tgt_in, L, 0.5, seed=3))
     tgt = torch.cat([tgt_in, torch.zeros(1, 4, dtype=torch.long)])  # pads at the end
     loss = ed.loss(src, tgt, L)
     ref = nn.functional.cross_entropy(logits.reshape(-1, 13), tgt[1:].reshape(-1), ignore_index=0)
-    torch.testing.assert_close(loss, ref)
+    assert_close(loss, ref)
     with pytest.raises(ValueError, match="teacher_forcing_ratio"):
         ed(src, tgt_in, L, teacher_forcing_ratio=2.0)
 

@@ -21,6 +21,15 @@ from course_lib.torch_rnn.train import evaluate, load_checkpoint, train_lm  # no
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def assert_close(a, b, atol=1e-6, rtol=1e-5, msg=""):
+    """torch.testing.assert_close's check without its slow first import: |a - b| <= atol + rtol |b|."""
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    assert a.shape == b.shape, f"{msg} shape {tuple(a.shape)} != {tuple(b.shape)}"
+    diff = (a.double() - b.double()).abs()
+    bad = diff > atol + rtol * b.double().abs()
+    assert not bool(bad.any()), f"{msg} max |a - b| = {float(diff.max()):.3e} (atol {atol}, rtol {rtol})"
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     # These models are tiny: one thread is faster than two fighting over shared cores.
@@ -75,7 +84,7 @@ def test_one_step_is_clipped_plain_sgd():
         for p in ref.parameters():
             p -= lr * p.grad * (clip / (norm + 1e-6))
     for (name, a), b in zip(m.named_parameters(), ref.parameters()):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
+        assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
 
 
 def test_training_lowers_validation_loss_and_history():
@@ -189,10 +198,12 @@ def test_cli_smoke_run_on_the_embedded_corpus(tmp_path):
     save = tmp_path / "cli.pt"
     cmd = [sys.executable, "-m", "course_lib.torch_rnn.train", "--emsize", "8", "--nhid", "8",
            "--nlayers", "1", "--epochs", "1", "--max-batches", "2", "--batch-size", "4", "--bptt", "5",
-           "--device", "cpu", "--save", str(save), "--no-progress", "--generate", "5", "--tied"]
+           "--max-eval-batches", "5", "--device", "cpu", "--save", str(save), "--no-progress",
+           "--generate", "5", "--tied"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
+    assert "Warning" not in res.stderr, res.stderr[-2000:]
     assert "Python documentation" in res.stdout
     assert "| epoch   1 |" in res.stdout and "test ppl" in res.stdout
     ckpt = load_checkpoint(save)
@@ -200,3 +211,34 @@ def test_cli_smoke_run_on_the_embedded_corpus(tmp_path):
     assert len(ckpt["vocab"]) == ckpt["config"]["ntoken"]
     bad = subprocess.run(cmd + ["--nhid", "9"], capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
     assert bad.returncode != 0 and "emsize" in bad.stderr
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (no GPU on this machine)")
+def test_training_and_sampling_on_cuda_match_the_cpu():
+    vocab = Vocabulary([f"w{i}" for i in range(12)], unk="w0")
+    train, valid = _stream(400, seed=6), _stream(100, seed=7)
+    kw = dict(epochs=1, lr=5.0, clip=1.0, bptt=8, batch_size=4, max_batches=5, progress=False, seed=1)
+    cpu, gpu = _model(6), _model(6)
+    h_cpu = train_lm(cpu, train, valid, device="cpu", **kw)
+    h_gpu = train_lm(gpu, train, valid, device="cuda", **kw)
+    assert next(gpu.parameters()).is_cuda
+    assert h_gpu["train_loss"][0] == pytest.approx(h_cpu["train_loss"][0], rel=1e-4)
+    assert h_gpu["valid_loss"][0] == pytest.approx(h_cpu["valid_loss"][0], rel=1e-4)
+    assert sample(gpu, vocab, "w1", 10, seed=2) == sample(gpu, vocab, "w1", 10, seed=2)
+
+
+def test_cli_main_on_a_wikitext_style_folder(tmp_path, capsys):
+    from course_lib.torch_rnn.train import main
+
+    lines = [" ".join(f"w{(i + j) % 9}" for j in range(8)) for i in range(60)]
+    for name, part in (("train.txt", lines[:40]), ("valid.txt", lines[40:50]), ("test.txt", lines[50:])):
+        (tmp_path / name).write_text("\n".join(part) + "\n")
+    save = tmp_path / "m.pt"
+    assert main(["--data", str(tmp_path), "--model", "GRU", "--emsize", "6", "--nhid", "6", "--nlayers", "1",
+                 "--epochs", "2", "--batch-size", "3", "--bptt", "4", "--eval-batch-size", "2",
+                 "--device", "cpu", "--save", str(save), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "V=11" in out and "| epoch   2 |" in out and "test ppl" in out
+    ckpt = load_checkpoint(save)
+    assert ckpt["epoch"] == 2 and ckpt["config"]["rnn_type"] == "GRU" and len(ckpt["vocab"]) == 11

@@ -126,6 +126,16 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()
 
 
+def _host_ns() -> dict:
+    out = {}
+    for kind in ("mnt", "net", "pid"):
+        try:
+            out[kind] = os.readlink(f"/proc/self/ns/{kind}")
+        except OSError:
+            out[kind] = None
+    return out
+
+
 def _needed_paths() -> list:
     """Folders the kernel must be able to read: the interpreter, the venv, course_lib."""
     out = []
@@ -204,6 +214,9 @@ class Autograder:
         self.limits = limits or Limits(cell_timeout=course.cell_timeout())
         self.namespaces = probe_namespaces()
         self._uid_base = 200000 + (os.getpid() % 1000) * 1000
+        self._zygote = None
+        #: fork workers from a pre-warmed process (saves a Python start-up per submission)
+        self.use_zygote = True
 
     # -- one submission --------------------------------------------------------------------
     def _task(self, student: str, seq: int, infos: list) -> dict:
@@ -229,7 +242,7 @@ class Autograder:
         return {
             "student": student, "assignment": a, "uid": uid, "gid": uid,
             "namespaces": self.namespaces, "hide": _hidden_paths(c, a), "files": files,
-            "needed": _needed_paths(),
+            "needed": _needed_paths(), "host_ns": _host_ns(),
             "notebooks": [{"name": i.name, "source_cells": i.source_cells,
                            "missing": not (sub / f"{i.name}.ipynb").is_file()} for i in infos],
             "cell_timeout": L.cell_timeout, "notebook_timeout": L.notebook_timeout,
@@ -252,21 +265,13 @@ class Autograder:
             if task["namespaces"]:
                 cmd = [shutil.which("unshare"), "--net", "--mount", "--pid", "--fork",
                        "--mount-proc", "--kill-child"] + cmd
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(
-                [str(Path(__file__).resolve().parents[2])]
-                + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+            env = self._worker_env()
             budget = (task["notebook_timeout"] + 30) * max(1, len(task["notebooks"])) + 30
-            with open(os.path.join(jobdir, "worker.log"), "wb") as log:
-                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=env,
-                                        start_new_session=True)
-                try:
-                    rc = proc.wait(timeout=budget)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    rc = "timeout"
+            zyg = self._zygote
+            if zyg is not None and zyg.alive:
+                rc = zyg.run(jobdir, task["namespaces"], budget)
+            else:
+                rc = self._spawn(cmd, env, jobdir, budget)
             _kill_uid(task.get("uid"))
             try:
                 with open(os.path.join(jobdir, "result.json"), encoding="utf-8") as fh:
@@ -289,6 +294,26 @@ class Autograder:
                     "protections": [], "wall_s": time.monotonic() - t0}
         finally:
             shutil.rmtree(jobdir, ignore_errors=True)
+
+    @staticmethod
+    def _spawn(cmd, env, jobdir, budget):
+        """A fresh worker process (when no zygote could be started)."""
+        with open(os.path.join(jobdir, "worker.log"), "wb") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            try:
+                return proc.wait(timeout=budget)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return "timeout"
+
+    def _worker_env(self) -> dict:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(__file__).resolve().parents[2])]
+            + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        return env
 
     # -- the gradebook side (main thread only) -----------------------------------------------
     def record(self, gb, student: str, infos: list, result: dict, fingerprint: str):
@@ -401,6 +426,13 @@ class Autograder:
             bar = tqdm(total=len(todo), desc=f"autograde {a}", unit="sub", disable=not progress,
                        file=sys.stderr)
             t0 = time.monotonic()
+            if todo and self.use_zygote:
+                from .zygote import Zygote
+
+                try:
+                    self._zygote = Zygote(self._worker_env())
+                except Exception:
+                    self._zygote = None  # plain worker processes instead
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
                 futs = {pool.submit(self.run_worker, self._task(s, i, infos)): (s, fp)
                         for i, (s, fp) in enumerate(todo)}
@@ -415,6 +447,9 @@ class Autograder:
                             reason=f"recording failed: {type(exc).__name__}: {exc}"))
                     bar.update(1)
             bar.close()
+            if self._zygote is not None:
+                self._zygote.close()
+                self._zygote = None
             wall = time.monotonic() - t0
             problems = integrity_check(gb, a)
         results.sort(key=lambda r: r.student)

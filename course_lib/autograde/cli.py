@@ -23,13 +23,15 @@ def table(rows: list, headers: list, out=None) -> str:
     """Plain-text table (what every step prints at its end)."""
     out = out or sys.stdout
     cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
-    widths = [min(100, max(len(r[i]) for r in cells)) for i in range(len(headers))]
+    # every column but the last (the reason, read in full) is capped
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    widths = [min(60, w) for w in widths[:-1]] + widths[-1:]
 
     def fmt(r):
-        return "  ".join((v if len(v) <= 100 else v[:97] + "...").ljust(w)
-                         for v, w in zip(r, widths)).rstrip()
+        vals = [v if len(v) <= w else v[:w - 3] + "..." for v, w in zip(r[:-1], widths)]
+        return "  ".join([v.ljust(w) for v, w in zip(vals, widths)] + [r[-1]]).rstrip()
 
-    text = "\n".join([fmt(cells[0]), "  ".join("-" * w for w in widths)]
+    text = "\n".join([fmt(cells[0]), "  ".join("-" * min(w, 60) for w in widths)]
                      + [fmt(r) for r in cells[1:]])
     print(text, file=out)
     return text

@@ -43,6 +43,22 @@ def _limit(which, value):
         pass
 
 
+def _tasks_of(uid: int) -> int:
+    """Threads and processes the uid runs now (what RLIMIT_NPROC counts)."""
+    n = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/status") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                n += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue
+    return n
+
+
 def main(argv=None) -> None:
     args = _parse(sys.argv[1:] if argv is None else argv)
     if args.memory_mb:
@@ -50,11 +66,14 @@ def main(argv=None) -> None:
     if args.fsize_mb:
         _limit(resource.RLIMIT_FSIZE, args.fsize_mb * 2**20)
     _limit(resource.RLIMIT_CORE, 0)
+    dropping = os.geteuid() == 0 and args.uid is not None
     if args.nproc:
         # counts every task (thread or process) of the real uid: bounds a fork bomb. Root
-        # ignores it, hence the uid drop below.
-        _limit(resource.RLIMIT_NPROC, args.nproc)
-    if os.geteuid() == 0 and args.uid is not None:
+        # ignores it, hence the uid drop below; a normal user already runs other tasks, so
+        # the bound is theirs plus ours.
+        _limit(resource.RLIMIT_NPROC,
+               args.nproc if dropping else _tasks_of(os.getuid()) + args.nproc)
+    if dropping:
         gid = args.gid if args.gid is not None else args.uid
         for path in args.chown:
             os.chown(path, args.uid, gid)

@@ -512,7 +512,18 @@ async def _worker(jobdir: str) -> int:
     protections = {}
     active = []
     base = jobdir
-    if task.get("namespaces"):
+    def _ns(kind):
+        try:
+            return os.readlink(f"/proc/self/ns/{kind}")
+        except OSError:
+            return None
+
+    # never touch the host's mounts or network: seal only inside namespaces of our own
+    own_ns = (task.get("namespaces") and _ns("mnt") != task.get("host_ns", {}).get("mnt")
+              and _ns("net") != task.get("host_ns", {}).get("net"))
+    if task.get("namespaces") and not own_ns:
+        protections["namespace_error"] = "worker is not in namespaces of its own"
+    if own_ns:
         try:
             loopback_up()
             if only_loopback():

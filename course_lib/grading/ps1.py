@@ -174,6 +174,7 @@ def check_get_batch(score: Score, weight: float, fn, seed: int, T: int = 9, N: i
         for i in short:
             run(i)
 
-    parts = [(check_full, "full windows")] + ([(check_short, "the short last window")] if short else [])
+    parts = ([(check_full, "full windows")] if full else []) + (
+        [(check_short, "the short last window")] if short else [])
     for check, title in parts:
         score.part(weight / len(parts), f"get_batch: {title} (seed {seed}, source ({T}, {N}), bptt {bptt})", check)

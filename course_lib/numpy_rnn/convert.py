@@ -71,17 +71,6 @@ def _to_numpy(tensor, dtype):
     return np.array(a, dtype=dtype if dtype is not None else a.dtype, copy=True)
 
 
-def _walk(module, cell, single):
-    """Yield (numpy suffix, torch suffix) for every layer and direction."""
-    if single:
-        yield "", ""
-        return
-    for layer in range(module.num_layers):
-        for d in range(2 if module.bidirectional else 1):
-            sfx = _suffix(layer, d)
-            yield sfx, sfx
-
-
 def _convert(module, dtype, grad):
     cell, act, single = _describe(module)
 
@@ -94,7 +83,8 @@ def _convert(module, dtype, grad):
         return p
 
     out = {}
-    for sfx, tsfx in _walk(module, cell, single):
+    L, dirs = (1, 1) if single else (module.num_layers, 2 if module.bidirectional else 1)
+    for sfx, tsfx in _walk_cfg(single, L, dirs):
         out[f"Wx{sfx}"] = np.ascontiguousarray(_to_numpy(get(f"weight_ih{tsfx}"), dtype).T)
         out[f"Wh{sfx}"] = np.ascontiguousarray(_to_numpy(get(f"weight_hh{tsfx}"), dtype).T)
         G_H = out[f"Wh{sfx}"].shape[1]
@@ -283,7 +273,10 @@ def to_torch(params, config=None, **kwargs):
     if single:
         # the step functions use bare names; check them through the stacked checker
         renamed = {f"{k}_l0": v for k, v in params.items()}
-        _check_params(renamed, cell, 1, 1, D, H, dtype)
+        try:
+            _check_params(renamed, cell, 1, 1, D, H, dtype)
+        except ValueError as err:
+            raise ValueError(str(err).replace("_l0'", "'")) from None
     else:
         _check_params(params, cell, L, dirs, D, H, dtype)
     bias = bool(cfg.get("bias", True))
@@ -321,6 +314,7 @@ def to_torch(params, config=None, **kwargs):
 
 
 def _walk_cfg(single, L, dirs):
+    """Yield (numpy suffix, torch suffix) for every layer and direction (both '' for a cell)."""
     if single:
         yield "", ""
         return

@@ -270,6 +270,7 @@ def gru_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     if T > 1:
         k_z[1:] *= h[:-1] - n[1:]
 
+    WhT = np.ascontiguousarray(Wh.T)             # (3H, H) used T times: BLAS is faster on a copy
     gh = np.zeros((N, H), dtype=dt)
     rec = np.empty((N, H), dtype=dt)
     for t in range(T - 1, -1, -1):
@@ -279,7 +280,7 @@ def gru_backward(dh, cache) -> Tuple[np.ndarray, ...]:
         dx_t[:, :H] *= dx_t[:, 2 * H:]           # da_r = da_n * ah_n * r (1 - r)
         dh_t[:, :2 * H] = dx_t[:, :2 * H]        # r, z: same gradient for ax and ah
         np.multiply(dx_t[:, 2 * H:], r[t], out=dh_t[:, 2 * H:])   # da_hn = da_n * r
-        np.matmul(dh_t, Wh.T, out=rec)
+        np.matmul(dh_t, WhT, out=rec)
         gh *= z[t]                               # direct path dh/dh_prev = z
         gh += rec                                # plus the path through the gates
     dh0 = gh

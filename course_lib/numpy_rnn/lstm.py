@@ -40,21 +40,6 @@ def _check_weights(x, Wx, Wh, b, D):
     return H
 
 
-def _gates_inplace(a: np.ndarray, H: int) -> None:
-    r"""Apply sigmoid to the i, f, o blocks and tanh to the g block of ``a`` (.., 4H), in place.
-
-    Uses :math:`\sigma(z) = \tfrac12\,(1 + \tanh(z/2))`, exact and overflow-free, so that the
-    whole (N, 4H) slab goes through *one* ``np.tanh`` call instead of four separate activations
-    with their temporaries: fewer passes over memory, no allocations inside the time loop.
-    """
-    a[..., : 2 * H] *= 0.5                      # i, f: z/2
-    a[..., 3 * H :] *= 0.5                      # o:    z/2
-    np.tanh(a, out=a)                           # one call for all four blocks
-    for s in (slice(0, 2 * H), slice(3 * H, 4 * H)):
-        a[..., s] += 1
-        a[..., s] *= 0.5                        # (1 + tanh(z/2)) / 2 = sigma(z)
-
-
 # --------------------------------------------------------------------------------------------
 # one step
 # --------------------------------------------------------------------------------------------
@@ -176,6 +161,20 @@ def lstm_step_backward(dh, dc, cache) -> Tuple[np.ndarray, ...]:
 # a whole sequence
 # --------------------------------------------------------------------------------------------
 
+def _gate_scale(H: int, dtype) -> tuple:
+    r"""Per-column scale and offset that turn one ``tanh`` of the slab into the four activations.
+
+    With :math:`\sigma(z) = \tfrac12 \tanh(z/2) + \tfrac12`, every gate is
+    ``scale * tanh(scale * a) + offset`` with scale 1/2, offset 1/2 for i, f, o and scale 1,
+    offset 0 for g. Scaling by 1/2 is exact in floating point, so this equals the four
+    separate activations to the last bit of ``tanh``.
+    """
+    half = np.full(H, 0.5, dtype=dtype)
+    scale = np.concatenate([half, half, np.ones(H, dtype=dtype), half])     # (4H,)
+    offset = np.concatenate([half, half, np.zeros(H, dtype=dtype), half])   # (4H,)
+    return scale, offset
+
+
 def lstm_forward(x, h0, c0, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
     r"""Run the LSTM over a whole sequence, t = 0, ..., T-1, from h[-1] = h0 and c[-1] = c0.
 
@@ -185,10 +184,11 @@ def lstm_forward(x, h0, c0, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
     - The input projections :math:`x[t] W_x + b` do not depend on the recurrence: all T of them
       are one ``(T*N, D) @ (D, 4H)`` product, far faster than T small ones.
     - Inside the loop only :math:`h[t-1] W_h` remains; it is added in place to that step's slab.
-    - The four gate activations run on the whole (N, 4H) slab with one ``np.tanh`` call
-      (:math:`\sigma(z) = (1 + \tanh(z/2))/2`), in place.
+    - The four gate activations are *fused*: one ``np.tanh`` over the whole (N, 4H) slab, using
+      :math:`\sigma(z) = \tfrac12\tanh(z/2) + \tfrac12`. The 1/2 inside is folded once into
+      the columns of Wx, Wh and b (exact: a power of two), the 1/2 outside is one multiply-add.
     - Every array is allocated once before the loop; the loop writes into it with ``out=``.
-      Allocating T times per step costs more than the arithmetic at small sizes.
+      At small sizes allocating inside the loop costs more than the arithmetic.
 
     Parameters
     ----------
@@ -214,9 +214,11 @@ def lstm_forward(x, h0, c0, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
     check_float_array("c0", c0, "N, H", (N, H), x.dtype)
     dt = x.dtype
 
-    gates = np.empty((T, N, 4 * H), dtype=dt)    # a[t], then the activated i, f, g, o in place
-    np.matmul(x.reshape(T * N, D), Wx, out=gates.reshape(T * N, 4 * H))  # x[t] @ Wx, all t
-    gates += b
+    scale, offset = _gate_scale(H, dt)
+    Wh_s = Wh * scale                            # (H, 4H) columns of i, f, o halved
+    gates = np.empty((T, N, 4 * H), dtype=dt)    # scaled a[t], then the activated i, f, g, o
+    np.matmul(x.reshape(T * N, D), Wx * scale, out=gates.reshape(T * N, 4 * H))  # all t at once
+    gates += b * scale
     h = np.empty((T, N, H), dtype=dt)
     c = np.empty((T, N, H), dtype=dt)
     tc = np.empty((T, N, H), dtype=dt)           # tanh(c[t]), kept for the backward
@@ -225,9 +227,11 @@ def lstm_forward(x, h0, c0, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
     h_prev, c_prev = h0, c0
     for t in range(T):
         a = gates[t]                             # (N, 4H)
-        np.matmul(h_prev, Wh, out=rec)
-        a += rec                                 # a[t]
-        _gates_inplace(a, H)                     # a[t] -> i, f, g, o
+        np.matmul(h_prev, Wh_s, out=rec)
+        a += rec                                 # scale * a[t]
+        np.tanh(a, out=a)                        # one tanh for the four gates ...
+        a *= scale
+        a += offset                              # ... sigma for i, f, o; tanh for g
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         np.multiply(f, c_prev, out=c[t])         # c[t] = f * c[t-1] ...
         np.multiply(i, g, out=ig)
@@ -262,12 +266,15 @@ def lstm_backward(dh, cache, dc: Optional[np.ndarray] = None) -> Tuple[np.ndarra
 
     How it is organised (same numbers as T calls of :func:`lstm_step_backward`):
 
-    - Each :math:`da` block is (upstream) x (a factor known from the forward). The known factors,
-      e.g. :math:`g \odot i(1-i)`, do not depend on the recurrence, so they are computed for all
-      T steps at once before the loop, in the ``da`` buffer itself; the loop only multiplies by
-      :math:`dc_{tot}` or :math:`dh_{tot}` in place.
-    - The sums over t are single matrix products over the stacked (T*N, .) arrays after the
-      loop, so the loop holds one (N, 4H) @ (4H, H) product per step.
+    - The loop holds only what the recurrence needs: da[t] and one (N, 4H) @ (4H, H) product
+      per step. The local derivatives are taken on the whole (N, 4H) slab at once
+      (:math:`\sigma(1-\sigma)` for all four blocks, then the g block is corrected to
+      :math:`1 - g^2`), in a buffer that is still in the CPU cache when it is used.
+    - The sums over t (dWx, dWh, db) and all dx[t] are single matrix products over the stacked
+      (T*N, .) arrays after the loop: one large BLAS call is much faster than T small ones,
+      and the sum over t happens inside the product.
+    - :math:`W_h^T` is copied once to a contiguous array: BLAS is faster on it than on the
+      transposed view, and it is used T times.
 
     Parameters
     ----------
@@ -293,36 +300,41 @@ def lstm_backward(dh, cache, dc: Optional[np.ndarray] = None) -> Tuple[np.ndarra
     if dc is not None:
         check_float_array("dc", dc, "T, N, H", (T, N, H), dt)
 
-    i, f, g, o = (gates[..., k * H:(k + 1) * H] for k in range(4))   # (T, N, H) views
-    da = np.empty((T, N, 4 * H), dtype=dt)
-    da_i, da_f, da_g, da_o = (da[..., k * H:(k + 1) * H] for k in range(4))
-    # the known factor of every block, for all steps at once
-    np.subtract(1, gates, out=da)
-    da *= gates                                  # sigma (1 - sigma): d sigma(a)/da (i, f, o)
-    np.multiply(g, g, out=da_g)
-    np.subtract(1, da_g, out=da_g)               # 1 - g^2: d tanh(a)/da (g)
-    da_i *= g                                    # dc/di = g
-    da_f[0] *= c0                                # dc/df = c[t-1]
-    da_f[1:] *= c[:-1]
-    da_g *= i                                    # dc/dg = i
-    da_o *= tc                                   # dh/do = tanh(c)
-    dh_c = np.subtract(1, tc * tc)               # (T, N, H)
-    dh_c *= o                                    # dh/dc = o * (1 - tanh(c)^2)
-
+    WhT = np.ascontiguousarray(Wh.T)             # (4H, H)
+    da = np.empty((T, N, 4 * H), dtype=dt)       # gradient of the pre-activations a[t]
     gh = np.zeros((N, H), dtype=dt)              # gradient into h[t] from step t+1
     gc = np.zeros((N, H), dtype=dt)              # gradient into c[t] from step t+1
     tmp = np.empty((N, H), dtype=dt)
     for t in range(T - 1, -1, -1):
+        s = gates[t]                             # (N, 4H) activated i, f, g, o
+        i, f, g, o = s[:, :H], s[:, H:2 * H], s[:, 2 * H:3 * H], s[:, 3 * H:]
+        c_prev = c[t - 1] if t > 0 else c0
+        dat = da[t]
+        da_i, da_f, da_g, da_o = dat[:, :H], dat[:, H:2 * H], dat[:, 2 * H:3 * H], dat[:, 3 * H:]
+
         gh += dh[t]                              # dh_tot
         if dc is not None:
             gc += dc[t]
-        np.multiply(gh, dh_c[t], out=tmp)
+        # h = o * tanh(c):  dh/dc = o * (1 - tanh(c)^2)
+        np.multiply(tc[t], tc[t], out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        tmp *= o
+        tmp *= gh
         gc += tmp                                # dc_tot
-        dat = da[t]                              # (N, 4H)
-        dat.reshape(N, 4, H)[:, :3] *= gc[:, None, :]   # i, f, g blocks scale with dc_tot
-        dat[:, 3 * H:] *= gh                     # o block scales with dh_tot
-        gc *= f[t]                               # dc[t-1] = dc_tot * f
-        np.matmul(dat, Wh.T, out=gh)             # dh[t-1] = da[t] @ Wh^T
+        # local derivatives of the activations, whole slab
+        np.subtract(1, s, out=dat)
+        dat *= s                                 # d sigma(a)/da = sigma (1 - sigma)   (i, f, o)
+        np.multiply(g, g, out=da_g)
+        np.subtract(1, da_g, out=da_g)           # d tanh(a)/da = 1 - g^2              (g)
+        # times the other factor of each product, then the upstream gradient
+        da_o *= tc[t]                            # dh/do = tanh(c)
+        da_o *= gh
+        da_i *= g                                # dc/di = g
+        da_f *= c_prev                           # dc/df = c[t-1]
+        da_g *= i                                # dc/dg = i
+        dat.reshape(N, 4, H)[:, :3] *= gc[:, None, :]   # i, f, g blocks times dc_tot
+        gc *= f                                  # dc[t-1] = dc_tot * f
+        np.matmul(dat, WhT, out=gh)              # dh[t-1] = da[t] @ Wh^T
     dh0, dc0 = gh, gc
 
     da2 = da.reshape(T * N, 4 * H)

@@ -25,3 +25,25 @@ __all__ = [
 ]
 
 # Models, training and sampling (models.py, train.py, sampling.py) are exported below.
+from .models import (EncoderDecoder, MaskedRNN, RNNLM, SeqClassifier, SeqTagger, VecToSeq,
+                     detach_hidden, lengths_to_mask, masked_cross_entropy, repackage_hidden)
+from .sampling import sample
+
+_TRAIN_EXPORTS = ("train_lm", "evaluate", "save_checkpoint", "load_checkpoint")
+
+
+def __getattr__(name):
+    # Lazy: train.py also runs as ``python -m course_lib.torch_rnn.train``, and importing it here
+    # eagerly makes runpy warn that the module was imported before being executed.
+    if name in _TRAIN_EXPORTS:
+        from . import train
+
+        return getattr(train, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ += [
+    "RNNLM", "SeqClassifier", "VecToSeq", "SeqTagger", "EncoderDecoder", "MaskedRNN",
+    "detach_hidden", "repackage_hidden", "lengths_to_mask", "masked_cross_entropy",
+    "sample", "train_lm", "evaluate", "save_checkpoint", "load_checkpoint",
+]

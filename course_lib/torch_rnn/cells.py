@@ -190,8 +190,8 @@ class RNNCell(_CellBase):
     ----------
     weight_ih : (H, D);  weight_hh : (H, H);  bias_ih, bias_hh : (H,)
 
-    Shapes
-    ------
+    Notes
+    -----
     forward(input (N, D) or (D,), hx (N, H) or (H,) or None = zeros) -> h' (N, H) or (H,)
     """
 
@@ -230,8 +230,8 @@ class LSTMCell(_CellBase):
     ----------
     weight_ih : (4H, D);  weight_hh : (4H, H);  bias_ih, bias_hh : (4H,)
 
-    Shapes
-    ------
+    Notes
+    -----
     forward(input (N, D) or (D,), hx = (h, c) each (N, H) or (H,), or None = zeros)
     -> (h', c') each (N, H) or (H,)
     """
@@ -271,8 +271,8 @@ class GRUCell(_CellBase):
     ----------
     weight_ih : (3H, D);  weight_hh : (3H, H);  bias_ih, bias_hh : (3H,)
 
-    Shapes
-    ------
+    Notes
+    -----
     forward(input (N, D) or (D,), hx (N, H) or (H,) or None = zeros) -> h' (N, H) or (H,)
     """
 

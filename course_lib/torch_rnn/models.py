@@ -30,7 +30,6 @@ the default ``"course_lib"`` uses the course's own equations.
 
 from __future__ import annotations
 
-import math
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch

@@ -93,10 +93,13 @@ def rnn_loop(xw: Tensor, h: Tensor, w_hh: Tensor, relu: bool,
     """
     T = xw.size(0)
     w_t = w_hh.t()                           # (H, H) = Wh
+    # unbind once: indexing xw[t] inside the loop would make autograd build a zero (T, N, H)
+    # gradient per step, O(T^2) work in backward.
+    xws = xw.unbind(0)                       # T x (N, H)
     outputs: List[Tensor] = []
     for s in range(T):
         t = T - 1 - s if reverse else s
-        a = torch.addmm(xw[t], h, w_t)       # (N, H)
+        a = torch.addmm(xws[t], h, w_t)      # (N, H)
         h = torch.relu(a) if relu else torch.tanh(a)
         outputs.append(h)
     out = torch.stack(outputs, 0)            # (T, N, H), processing order
@@ -125,10 +128,11 @@ def lstm_loop(xw: Tensor, h: Tensor, c: Tensor, w_hh: Tensor,
     """
     T = xw.size(0)
     w_t = w_hh.t()                           # (H, 4H) = Wh
+    xws = xw.unbind(0)                       # T x (N, 4H), see rnn_loop
     outputs: List[Tensor] = []
     for s in range(T):
         t = T - 1 - s if reverse else s
-        a = torch.addmm(xw[t], h, w_t)       # (N, 4H)
+        a = torch.addmm(xws[t], h, w_t)      # (N, 4H)
         a_i, a_f, a_g, a_o = a.chunk(4, 1)   # (N, H) each
         i = torch.sigmoid(a_i)
         f = torch.sigmoid(a_f)
@@ -166,6 +170,7 @@ def gru_loop(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor],
     """
     T = xw.size(0)
     w_t = w_hh.t()                           # (H, 3H) = Wh
+    xws = xw.unbind(0)                       # T x (N, 3H), see rnn_loop
     outputs: List[Tensor] = []
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -173,7 +178,7 @@ def gru_loop(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor],
             ah = torch.mm(h, w_t)            # (N, 3H)
         else:
             ah = torch.addmm(b_hh, h, w_t)
-        ax_r, ax_z, ax_n = xw[t].chunk(3, 1)  # (N, H) each
+        ax_r, ax_z, ax_n = xws[t].chunk(3, 1)  # (N, H) each
         ah_r, ah_z, ah_n = ah.chunk(3, 1)
         r = torch.sigmoid(ax_r + ah_r)
         z = torch.sigmoid(ax_z + ah_z)
@@ -293,7 +298,9 @@ class _LSTMFused(torch.autograd.Function):
             a = torch.addmm(xw[t], hs[s], w_t)                     # (N, 4H)
             act = acts[s]
             torch.sigmoid(a, out=act)
-            torch.tanh(a[:, 2 * H:3 * H], out=act[:, 2 * H:3 * H])  # g is the tanh gate
+            # g is the tanh gate. tanh of a strided column block goes through a multi-threaded
+            # path on the CPU (slow for 2 threads on a busy machine), so copy it out first.
+            act[:, 2 * H:3 * H] = torch.tanh(a[:, 2 * H:3 * H].contiguous())
             i, f, g, o = act.chunk(4, 1)
             c = cs[s + 1]
             torch.mul(f, cs[s], out=c)
@@ -313,11 +320,14 @@ class _LSTMFused(torch.autograd.Function):
         T, N, H = dout.shape
         i, f, g, o = acts.chunk(4, 2)                   # (T, N, H) each
         # Local derivatives for all steps at once; sigmoid' = s (1 - s), tanh' = 1 - tanh^2.
-        k_c = o * (1 - tcs * tcs)                       # dh -> dc, through h = o tanh(c)
-        k_o = tcs * o * (1 - o)                         # dh -> da_o
-        k_ifg = torch.stack((g * i * (1 - i),           # dc -> da_i
-                             cs[:T] * f * (1 - f),      # dc -> da_f
-                             i * (1 - g * g)), 2)       # dc -> da_g; (T, N, 3, H)
+        # In place where possible: these are (T, N, H) arrays, and fresh allocations of that
+        # size cost more than the arithmetic.
+        k_c = torch.mul(tcs, tcs).neg_().add_(1).mul_(o)    # dh -> dc: o (1 - tanh^2 c)
+        k_o = torch.neg(o).add_(1).mul_(o).mul_(tcs)          # dh -> da_o: tanh(c) o (1 - o)
+        k_ifg = dout.new_empty((T, N, 3, H))
+        torch.neg(i, out=k_ifg[:, :, 0]).add_(1).mul_(i).mul_(g)     # dc -> da_i: g i (1 - i)
+        torch.neg(f, out=k_ifg[:, :, 1]).add_(1).mul_(f).mul_(cs[:T])  # dc -> da_f: c[t-1] f (1-f)
+        torch.mul(g, g, out=k_ifg[:, :, 2]).neg_().add_(1).mul_(i)  # dc -> da_g: i (1 - g^2)
         da_all = dout.new_empty((T, N, 4 * H))          # processing order
         da4 = da_all.view(T, N, 4, H)
         dh, dc = dh_last, dc_last
@@ -363,8 +373,8 @@ class _GRUFused(torch.autograd.Function):
             torch.add(ax[:, :2 * H], ah[:, :2 * H], out=v[:, :2 * H])
             torch.sigmoid(v[:, :2 * H], out=v[:, :2 * H])
             r, z, n = v.chunk(3, 1)
-            torch.addcmul(ax[:, 2 * H:], r, ah[:, 2 * H:], out=n)
-            torch.tanh(n, out=n)
+            # tanh on a contiguous temporary, then copied into the strided n block (see LSTM).
+            n.copy_(torch.tanh(torch.addcmul(ax[:, 2 * H:], r, ah[:, 2 * H:])))
             torch.lerp(n, hs[s], z, out=hs[s + 1])       # (1 - z) * n + z * h
         ctx.save_for_backward(w_hh)
         ctx.has_bias = b_hh is not None
@@ -653,8 +663,8 @@ class RNN(_RNNBase):
     backend : {None, "eager", "script", "fused"}
                                     time-loop implementation; None follows :func:`set_backend`
 
-    Shapes
-    ------
+    Notes
+    -----
     forward(input, hx=None) -> (output, h_n)
         input (T, N, D) [or (N, T, D) when batch_first, or unbatched (T, D)];
         hx (L * dirs, N, H) [or (L * dirs, H)], None = zeros;
@@ -691,8 +701,8 @@ class LSTM(_RNNBase):
     device, dtype, backend
         As for :class:`RNN`.
 
-    Shapes
-    ------
+    Notes
+    -----
     forward(input, hx=None) -> (output, (h_n, c_n))
         input (T, N, D) [or (N, T, D) when batch_first, or unbatched (T, D)];
         hx = (h_0, c_0), each (L * dirs, N, H) [or (L * dirs, H)], None = zeros;
@@ -727,8 +737,8 @@ class GRU(_RNNBase):
     device, dtype, backend
         As for :class:`RNN`.
 
-    Shapes
-    ------
+    Notes
+    -----
     forward(input, hx=None) -> (output, h_n), shapes as for :class:`RNN`.
     """
 

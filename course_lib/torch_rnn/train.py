@@ -29,7 +29,6 @@ with Python). ``--epochs 1 --max-batches 5`` is a quick smoke run.
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import os
 import sys
