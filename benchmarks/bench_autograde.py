@@ -20,6 +20,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -51,14 +52,22 @@ def mix(subs, n: int) -> dict:
     return out
 
 
-def run(cmd, cwd, env) -> float:
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run(cmd, cwd, env) -> tuple:
+    """(wall seconds, CPU seconds of the command and every process it waited for)."""
+    c0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    cpu = _children_cpu() - c0
     if proc.returncode not in (0, 1):
         print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"{cmd[0]} failed with exit {proc.returncode}")
-    return wall
+    return wall, cpu
 
 
 def main(argv=None) -> int:
@@ -82,12 +91,13 @@ def main(argv=None) -> int:
         shutil.copy(course / "gradebook.db", tmp / "state.db")
 
         # plain nbgrader, sequential
-        t_nbg = run([str(Path(bindir) / "nbgrader"), "autograde", "tiny", "--force"], course, env)
+        t_nbg, cpu_nbg = run([str(Path(bindir) / "nbgrader"), "autograde", "tiny", "--force"],
+                             course, env)
 
         # the same state again, then rnn-course
         shutil.copy(tmp / "state.db", course / "gradebook.db")
         shutil.rmtree(course / "autograded", ignore_errors=True)
-        t_rnn = run(rnn + ["autograde", "tiny", "--jobs", str(args.jobs), "--force", "--quiet",
+        t_rnn, cpu_rnn = run(rnn + ["autograde", "tiny", "--jobs", str(args.jobs), "--force", "--quiet",
                            "--timeout", str(args.timeout)], REPO, env)
         walls, execs, setups, starts = [], [], [], []
         for side in sorted((course / "autograded").glob("*/tiny/.rnn-course.json")):
@@ -103,9 +113,11 @@ def main(argv=None) -> int:
     over = [w - e for w, e in zip(walls, execs)]
     print(f"autograde benchmark: {n} submissions, tiny assignment, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'grader':34s} {'wall s':>8s} {'subs/min':>9s}")
-    print(f"{'nbgrader autograde (sequential)':34s} {t_nbg:8.1f} {rate_nbg:9.1f}")
-    print(f"{f'rnn-course autograde --jobs {args.jobs}':34s} {t_rnn:8.1f} {rate_rnn:9.1f}")
+    print(f"{'grader':34s} {'wall s':>8s} {'subs/min':>9s} {'CPU s':>7s} {'CPU s/sub':>9s}")
+    print(f"{'nbgrader autograde (sequential)':34s} {t_nbg:8.1f} {rate_nbg:9.1f} "
+          f"{cpu_nbg:7.1f} {cpu_nbg / n:9.2f}")
+    print(f"{f'rnn-course autograde --jobs {args.jobs}':34s} {t_rnn:8.1f} {rate_rnn:9.1f} "
+          f"{cpu_rnn:7.1f} {cpu_rnn / n:9.2f}")
     print(f"speed-up: {rate_rnn / rate_nbg:.2f}x (target >= 1.7x)")
     if over:
         print(f"per-submission overhead beyond cell execution: median {statistics.median(over):.2f}"

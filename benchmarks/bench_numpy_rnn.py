@@ -12,7 +12,8 @@ Run it with OpenBLAS's core-type override removed (it forces a slow kernel on th
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/bench_numpy_rnn.py
 
-Options: ``--reps K`` (default 5), ``--quick`` (small shape only), ``--threads P`` (default 2).
+Options: ``--reps K`` (default 5), ``--quick`` (small shape only), ``--threads P`` (default 2),
+``--models lstm,rnn,gru``.
 This is a measurement, not a test: nothing here fails on a slow machine.
 """
 
@@ -26,7 +27,10 @@ _parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 _parser.add_argument("--reps", type=int, default=5)
 _parser.add_argument("--threads", type=int, default=2)
 _parser.add_argument("--quick", action="store_true", help="only the small shape")
+_parser.add_argument("--models", default="lstm,rnn,gru", help="comma-separated subset of lstm,rnn,gru")
 ARGS = _parser.parse_args()
+if not set(ARGS.models.split(",")) <= {"lstm", "rnn", "gru"}:
+    _parser.error(f"--models: expected a subset of lstm,rnn,gru, got {ARGS.models!r}")
 
 # thread counts must be fixed before numpy / torch load their BLAS
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -55,6 +59,25 @@ SHAPES = [(64, 32, 128, 256)] if ARGS.quick else [(32, 64, 512, 1024), (64, 32, 
 TARGETS = {("lstm", (32, 64, 512, 1024)): 1.15, ("lstm", (64, 32, 128, 256)): 1.8}
 
 
+def openblas_corename() -> str:
+    """The kernel OpenBLAS picked (e.g. SkylakeX), read from the library numpy already loaded."""
+    import ctypes
+    import glob
+
+    libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in glob.glob(os.path.join(libdir, "*openblas*")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return "not reported"
+
+
 def blas_report() -> str:
     core = os.environ.get("OPENBLAS_CORETYPE")
     l2 = os.environ.get("OPENBLAS_L2_SIZE")
@@ -70,7 +93,7 @@ def blas_report() -> str:
         cfg = np.show_config(mode="dicts") if hasattr(np, "show_config") else {}
         blas = cfg.get("Build Dependencies", {}).get("blas", {}) if isinstance(cfg, dict) else {}
         lines.append(f"- threadpoolctl not importable; numpy's BLAS: {blas.get('name', '?')} "
-                     f"{blas.get('version', '')} (kernel not reported)")
+                     f"{blas.get('version', '')}, kernel {openblas_corename()} (asked OpenBLAS directly)")
     lines.append(f"- numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
                  f"python {platform.python_version()}, {os.cpu_count()} CPUs visible")
     return "\n".join(lines)
@@ -160,7 +183,7 @@ def main():
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     rng = np.random.default_rng(0)
     results = []
-    for kind in ("lstm", "rnn", "gru"):
+    for kind in [m.strip() for m in ARGS.models.split(",") if m.strip()]:
         for shape in SHAPES:
             T, N, D, H = shape
             f_np = make_numpy(kind, T, N, D, H, rng)

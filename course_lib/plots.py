@@ -440,3 +440,65 @@ def lstm_cell_diagram(ax=None, title: str | None = None):
     if title:
         ax.set_title(title)
     return ax
+
+
+class Table:
+    """A small table of computed numbers that notebooks render as HTML.
+
+    The book's pages build tables from code (never typed by hand); an object with
+    ``_repr_html_`` is rendered by Jupyter and by myst-nb alike, where a Markdown string
+    would need a GFM-table-aware renderer.
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column titles.
+    rows : sequence of sequences
+        Cell values; floats are shown with ``floatfmt``, everything else with ``str``.
+    align : str, optional
+        One letter per column, ``"l"`` or ``"r"`` (default: text left, numbers right).
+    floatfmt : str
+        Format spec for float cells, e.g. ``".1f"``.
+    """
+
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence], align: str | None = None,
+                 floatfmt: str = ".1f"):
+        self.header = [str(h) for h in header]
+        self.rows = [list(r) for r in rows]
+        for k, r in enumerate(self.rows):
+            if len(r) != len(self.header):
+                raise ValueError(f"rows: expected {len(self.header)} cells per row (one per header "
+                                 f"column), got {len(r)} in row {k}")
+        if align is not None and (len(align) != len(self.header) or set(align) - {"l", "r"}):
+            raise ValueError(f"align: expected {len(self.header)} letters 'l' or 'r', got {align!r}")
+        self.align = align
+        self.floatfmt = floatfmt
+
+    def _cell(self, v) -> str:
+        import html
+
+        if isinstance(v, (float, np.floating)):
+            return format(float(v), self.floatfmt)
+        return html.escape(str(v))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        def side(j, v):
+            if self.align is not None:
+                return "left" if self.align[j] == "l" else "right"
+            return "right" if isinstance(v, (int, float, np.integer, np.floating)) else "left"
+
+        head = "".join(f'<th style="text-align:{side(j, self.rows[0][j] if self.rows else "")}">'
+                       f"{html.escape(h)}</th>" for j, h in enumerate(self.header))
+        body = "".join("<tr>" + "".join(f'<td style="text-align:{side(j, v)}">{self._cell(v)}</td>'
+                                        for j, v in enumerate(r)) + "</tr>" for r in self.rows)
+        return (f'<table class="table"><thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table>")
+
+    def __repr__(self) -> str:
+        widths = [max(len(h), *(len(self._cell(r[j])) for r in self.rows)) if self.rows else len(h)
+                  for j, h in enumerate(self.header)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(self.header, widths))]
+        lines += ["  ".join(self._cell(v).ljust(w) for v, w in zip(r, widths)) for r in self.rows]
+        return "\n".join(lines)

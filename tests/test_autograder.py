@@ -17,7 +17,6 @@ import os
 import shutil
 import socket
 import sqlite3
-import sys
 import zipfile
 from pathlib import Path
 

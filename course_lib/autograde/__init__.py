@@ -7,6 +7,7 @@ collect     submissions from a folder or an LMS zip into ``submitted/``, roster 
 autograde   parallel grading, one sandboxed worker process per submission
 sandbox     the worker: namespaces, restored test cells, limited nbclient execution
 jail        the kernel's launch prefix: own uid, memory/process/file-size limits
+zygote      a pre-warmed process that forks the workers into their namespaces
 grading     scores from executed notebooks, gradebook writes, the integrity check
 feedback    HTML feedback without hidden test source
 export      grade CSV and per-problem CSV

@@ -170,7 +170,7 @@ def _kill_uid(uid: int) -> None:
     """SIGKILL every process of a job's private uid (left-overs of a fork bomb)."""
     if uid is None or os.geteuid() != 0:
         return
-    for _ in range(3):
+    for _ in range(5):
         found = False
         for d in os.listdir("/proc"):
             if not d.isdigit():
@@ -363,8 +363,9 @@ class Autograder:
         side = {"fingerprint": fingerprint, "score": res.score, "max_score": res.max_score,
                 "status": res.status, "reason": res.reason, "notebooks": res.notebooks,
                 "protections": res.protections,
-                "timings": {"wall_s": res.wall_s, "exec_s": res.exec_s, "setup_s": res.setup_s,
-                            "startup_s": res.startup_s}}
+                "timings": dict(result.get("timings", {}), wall_s=res.wall_s,
+                                exec_s=res.exec_s, setup_s=res.setup_s,
+                                startup_s=res.startup_s)}
         dest = self.course.autograded_dir(student, self.assignment)
         dest.mkdir(parents=True, exist_ok=True)
         (dest / SIDE_CAR).write_text(json.dumps(side, indent=1, ensure_ascii=False),
@@ -433,13 +434,16 @@ class Autograder:
                     self._zygote = Zygote(self._worker_env())
                 except Exception:
                     self._zygote = None  # plain worker processes instead
+            record_s = 0.0
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
                 futs = {pool.submit(self.run_worker, self._task(s, i, infos)): (s, fp)
                         for i, (s, fp) in enumerate(todo)}
                 for fut in as_completed(futs):
                     s, fp = futs[fut]
                     try:
+                        t_rec = time.monotonic()
                         results.append(self.record(gb, s, infos, fut.result(), fp))
+                        record_s += time.monotonic() - t_rec
                     except Exception as exc:
                         gb.db.rollback()
                         results.append(SubmissionResult(
@@ -454,5 +458,6 @@ class Autograder:
             problems = integrity_check(gb, a)
         results.sort(key=lambda r: r.student)
         return {"results": results, "integrity": problems, "wall_s": wall,
+                "record_s": record_s if todo else 0.0,
                 "graded": len(todo), "skipped": len(results) - len(todo),
                 "protections": protections_available()}

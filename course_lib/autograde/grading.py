@@ -54,7 +54,9 @@ def grade_notebook(info, record: dict) -> NotebookGrade:
         return g
     # the worker sends the notebook as written on disk (multi-line sources split into lists);
     # reads() joins them back
-    nb = nbformat.reads(json.dumps(nb), as_version=4)
+    from nbformat.v4.rwbase import rejoin_lines
+
+    nb = rejoin_lines(nbformat.from_dict(nb))
     found = {}
     for cell in nb.cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")

@@ -42,6 +42,11 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__():
+    # Lists the lazy names too, so dir() and Sphinx's autodoc see them.
+    return sorted(set(globals()) | set(_TRAIN_EXPORTS))
+
+
 __all__ += [
     "RNNLM", "SeqClassifier", "VecToSeq", "SeqTagger", "EncoderDecoder", "MaskedRNN",
     "detach_hidden", "repackage_hidden", "lengths_to_mask", "masked_cross_entropy",

@@ -234,9 +234,9 @@ class MaskedRNN(nn.Module):
     input_size : int
         D, features per step.
     hidden_size : int
-        H.
+        H, hidden units per layer.
     num_layers : int
-        L.
+        L, number of stacked layers.
     bidirectional : bool
         Adds a backward direction; outputs are then (T, N, 2H).
     dropout : float
@@ -244,15 +244,17 @@ class MaskedRNN(nn.Module):
     rnn_impl : {'course_lib', 'torch'}
         Whose cells to use.
 
-    Shapes
-    ------
-    forward(x, hx=None, lengths=None) -> (output, h_n)
+    Notes
+    -----
+    Shapes::
 
-    - x : (T, N, D)
-    - hx : (L * dirs, N, H), or (h0, c0) for an LSTM; zeros when None
-    - lengths : (N,) ints in 1..T, or None (every sequence has length T)
-    - output : (T, N, dirs * H)
-    - h_n : (L * dirs, N, H), or (h_n, c_n); index ``l * dirs + d`` like torch.nn
+        forward(x, hx=None, lengths=None) -> (output, h_n)
+
+        - x : (T, N, D)
+        - hx : (L * dirs, N, H), or (h0, c0) for an LSTM; zeros when None
+        - lengths : (N,) ints in 1..T, or None (every sequence has length T)
+        - output : (T, N, dirs * H)
+        - h_n : (L * dirs, N, H), or (h_n, c_n); index l * dirs + d like torch.nn
     """
 
     def __init__(self, rnn_type: str, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -287,6 +289,7 @@ class MaskedRNN(nn.Module):
         return (z, z.clone()) if self.mode == "LSTM" else z
 
     def forward(self, x: Tensor, hx: Optional[Hidden] = None, lengths=None):
+        """Run the stack: x (T, N, D), hx (L * dirs, N, H) or (h0, c0), lengths (N,) -> (output, h_n)."""
         if x.dim() != 3 or x.size(-1) != self.input_size:
             raise ValueError(f"x: expected shape (T, N, D) with D = {self.input_size}, got {tuple(x.shape)}")
         T, N, _ = x.shape
@@ -367,7 +370,7 @@ class RNNLM(nn.Module):
     nhid : int
         H, hidden units per layer.
     nlayers : int
-        L.
+        L, number of stacked layers.
     rnn_type : {'LSTM', 'GRU', 'RNN_TANH', 'RNN_RELU'}
     dropout : float
         On the embeddings, between layers and on the top layer's outputs.
@@ -376,13 +379,15 @@ class RNNLM(nn.Module):
     rnn_impl : {'course_lib', 'torch'}
         ``'torch'`` swaps torch.nn's fused module in (for benchmark comparisons only).
 
-    Shapes
-    ------
-    forward(input, hidden=None) -> (logits, hidden)
+    Notes
+    -----
+    Shapes::
 
-    - input : (T, N) token ids
-    - hidden : (L, N, H), or (h, c) for an LSTM; zeros when None
-    - logits : (T, N, V) unnormalised scores of the next token
+        forward(input, hidden=None) -> (logits, hidden)
+
+        - input : (T, N) token ids
+        - hidden : (L, N, H), or (h, c) for an LSTM; zeros when None
+        - logits : (T, N, V) unnormalised scores of the next token
     """
 
     def __init__(self, ntoken: int, emsize: int = 200, nhid: int = 200, nlayers: int = 2,
@@ -423,6 +428,7 @@ class RNNLM(nn.Module):
             nn.init.uniform_(self.decoder.weight, -initrange, initrange)
 
     def forward(self, input: Tensor, hidden: Optional[Hidden] = None):
+        """Next-token logits: input (T, N) ids, hidden (L, N, H) or (h, c) -> (logits (T, N, V), hidden)."""
         input = _check_tokens(input, "input")
         if hidden is None:
             hidden = self.init_hidden(input.size(1))
@@ -488,7 +494,7 @@ class SeqClassifier(nn.Module):
     Parameters
     ----------
     num_classes : int
-        C.
+        C, number of classes.
     vocab_size : int, optional
         Inputs are token ids (T, N), embedded to ``emsize``. Give this or ``input_size``.
     input_size : int, optional
@@ -501,9 +507,11 @@ class SeqClassifier(nn.Module):
     padding_idx : int, optional
         Embedding row kept at zero for padding tokens.
 
-    Shapes
-    ------
-    forward(x, lengths=None) -> logits (N, C); x (T, N) ids or (T, N, D) floats, lengths (N,).
+    Notes
+    -----
+    Shapes::
+
+        forward(x, lengths=None) -> logits (N, C); x (T, N) ids or (T, N, D) floats, lengths (N,).
     """
 
     def __init__(self, num_classes: int, *, vocab_size: Optional[int] = None,
@@ -539,6 +547,7 @@ class SeqClassifier(nn.Module):
         return out.masked_fill(~m, float("-inf")).max(dim=0).values  # (N, dirs*H)
 
     def forward(self, x: Tensor, lengths=None) -> Tensor:
+        """Class scores: x (T, N) ids or (T, N, D) floats, lengths (N,) -> logits (N, C)."""
         return self.head(self.drop(self.encode(x, lengths)))  # (N, C)
 
 
@@ -626,17 +635,19 @@ class VecToSeq(nn.Module):
     vec_size : int
         F, size of the conditioning vector.
     vocab_size : int
-        V.
+        V, vocabulary size.
     emsize, hidden_size, num_layers : int
     rnn_type : {'LSTM', 'GRU', 'RNN_TANH', 'RNN_RELU'}
     bos_idx, eos_idx, pad_idx : int
         Special token ids (``pad_idx`` fills a sequence after its ``<eos>``).
     dropout : float
 
-    Shapes
-    ------
-    forward(vec, tokens_in) -> logits (T, N, V); vec (N, F), tokens_in (T, N) (starting with <bos>).
-    generate(vec, max_len, ...) -> tokens (T', N), T' <= max_len.
+    Notes
+    -----
+    Shapes::
+
+        forward(vec, tokens_in) -> logits (T, N, V); vec (N, F), tokens_in (T, N) (starting with <bos>).
+        generate(vec, max_len, ...) -> tokens (T', N), T' <= max_len.
     """
 
     def __init__(self, vec_size: int, vocab_size: int, *, emsize: int = 32, hidden_size: int = 64,
@@ -665,6 +676,7 @@ class VecToSeq(nn.Module):
         return h0.contiguous(), c0.contiguous()
 
     def forward(self, vec: Tensor, tokens_in: Tensor) -> Tensor:
+        """Teacher-forced logits: vec (N, F), tokens_in (T, N) starting with <bos> -> (T, N, V)."""
         tokens_in = _check_tokens(tokens_in, "tokens_in")
         if tokens_in.size(1) != vec.size(0):
             raise ValueError(f"tokens_in: expected N = {vec.size(0)} columns (vec's batch), got {tokens_in.size(1)}")
@@ -703,17 +715,21 @@ class SeqTagger(nn.Module):
     vocab_size : int
         Or give ``input_size`` for float features (T, N, D).
     num_tags : int
-        K.
+        K, number of tags.
     emsize, hidden_size, num_layers : int
     rnn_type : {'LSTM', 'GRU', 'RNN_TANH', 'RNN_RELU'}
     bidirectional : bool
     dropout : float
     padding_idx : int, optional
 
-    Shapes
-    ------
-    forward(x, lengths=None) -> logits (T, N, K); padded steps' logits are those of a zero state
-    and must be excluded from the loss (see :meth:`loss`).
+    Notes
+    -----
+    Shapes::
+
+        forward(x, lengths=None) -> logits (T, N, K)
+
+        - x : (T, N) token ids, or (T, N, D) floats with ``input_size``; lengths (N,)
+        - logits on padded steps come from a zero state; loss() leaves them out
     """
 
     def __init__(self, vocab_size: Optional[int], num_tags: int, *, input_size: Optional[int] = None,
@@ -729,6 +745,7 @@ class SeqTagger(nn.Module):
         self.head = nn.Linear(hidden_size * self.rnn.num_directions, num_tags)
 
     def forward(self, x: Tensor, lengths=None) -> Tensor:
+        """Per-step tag scores: x (T, N) ids or (T, N, D) floats, lengths (N,) -> logits (T, N, K)."""
         out, _ = self.rnn(self.inp(x), lengths=lengths)  # (T, N, dirs*H)
         return self.head(self.drop(out))  # (T, N, K)
 
@@ -768,12 +785,14 @@ class EncoderDecoder(nn.Module):
         Shared by source and target vocabularies. Targets equal to ``pad_idx`` never count
         in the loss.
 
-    Shapes
-    ------
-    forward(src, tgt_in, src_lengths=None, teacher_forcing_ratio=1.0, seed=None) -> logits (T, N, V)
+    Notes
+    -----
+    Shapes::
 
-    - src : (S, N) source ids, padded with ``pad_idx``; src_lengths (N,)
-    - tgt_in : (T, N) decoder inputs ``<bos> y1 .. y_{T-1}``; targets are ``y1 .. y_T``
+        forward(src, tgt_in, src_lengths=None, teacher_forcing_ratio=1.0, seed=None) -> logits (T, N, V)
+
+        - src : (S, N) source ids, padded with ``pad_idx``; src_lengths (N,)
+        - tgt_in : (T, N) decoder inputs ``<bos> y1 .. y_{T-1}``; targets are ``y1 .. y_T``
     """
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, emsize: int = 32,
@@ -814,6 +833,11 @@ class EncoderDecoder(nn.Module):
 
     def forward(self, src: Tensor, tgt_in: Tensor, src_lengths=None,
                 teacher_forcing_ratio: float = 1.0, seed: Optional[int] = None) -> Tensor:
+        """Decoder logits (T, N, V) for src (S, N), tgt_in (T, N) = <bos> y1 .. y_{T-1}, src_lengths (N,).
+
+        With ``teacher_forcing_ratio < 1`` each step feeds the true token with that probability
+        and the model's argmax otherwise (draws from a generator seeded with ``seed``).
+        """
         tgt_in = _check_tokens(tgt_in, "tgt_in")
         src = _check_tokens(src, "src")
         if src.size(1) != tgt_in.size(1):

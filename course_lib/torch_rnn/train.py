@@ -114,7 +114,8 @@ def evaluate(model: nn.Module, data_ids, bptt: int = 35, batch_size: int = 10,
 
     Parameters
     ----------
-    model : RNNLM (or any module with ``init_hidden(N)`` and ``forward(x (L, N), h) -> (logits (L, N, V), h)``)
+    model : RNNLM
+        Or any module with ``init_hidden(N)`` and ``forward(x (L, N), h) -> (logits (L, N, V), h)``.
     data_ids : 1-D ints, shape (S,)
         List, NumPy array or tensor.
     bptt : int
