@@ -475,11 +475,9 @@ class Table:
         self.floatfmt = floatfmt
 
     def _cell(self, v) -> str:
-        import html
-
         if isinstance(v, (float, np.floating)):
             return format(float(v), self.floatfmt)
-        return html.escape(str(v))
+        return str(v)
 
     def _repr_html_(self) -> str:
         import html
@@ -491,7 +489,7 @@ class Table:
 
         head = "".join(f'<th style="text-align:{side(j, self.rows[0][j] if self.rows else "")}">'
                        f"{html.escape(h)}</th>" for j, h in enumerate(self.header))
-        body = "".join("<tr>" + "".join(f'<td style="text-align:{side(j, v)}">{self._cell(v)}</td>'
+        body = "".join("<tr>" + "".join(f'<td style="text-align:{side(j, v)}">{html.escape(self._cell(v))}</td>'
                                         for j, v in enumerate(r)) + "</tr>" for r in self.rows)
         return (f'<table class="table"><thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table>")

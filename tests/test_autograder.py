@@ -20,6 +20,7 @@ import sqlite3
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from course_lib.autograde import cli
@@ -135,6 +136,7 @@ def summary_row(out: str, student: str) -> str:
     return rows[0]
 
 
+@pytest.mark.slow
 def test_collect_from_lms_zip_with_roster(graded):
     course, out = graded["course"], graded["out_collect"]
     # a missing notebook and a student with no submission make collect say "not complete"
@@ -150,6 +152,7 @@ def test_collect_from_lms_zip_with_roster(graded):
     assert (course.submitted_dir("misnamed", "tiny") / "tiny.ipynb").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("student", list(subs.cases().keys()))
 def test_each_submission_gets_its_score_and_a_reason(graded, student):
     if student not in graded["expected"]:
@@ -164,6 +167,7 @@ def test_each_submission_gets_its_score_and_a_reason(graded, student):
         assert "lost points" in row or "no tiny.ipynb" in row or "not a readable" in row, row
 
 
+@pytest.mark.slow
 def test_reasons_name_the_failure(graded):
     out = graded["out1"]
     assert "kernel died" in summary_row(out, "osexit")
@@ -177,6 +181,7 @@ def test_reasons_name_the_failure(graded):
     assert "restored deleted cell test_mul" in summary_row(out, "deleted-duplicated")
 
 
+@pytest.mark.slow
 def test_grading_again_gives_identical_scores_and_a_sound_gradebook(graded):
     assert graded["rc1"] == 0, graded["out1"]
     assert graded["rc2"] == 0, graded["out2"]
@@ -187,6 +192,7 @@ def test_grading_again_gives_identical_scores_and_a_sound_gradebook(graded):
     assert "INTEGRITY" not in graded["out1"]
 
 
+@pytest.mark.slow
 def test_rerun_without_force_skips_graded(graded):
     rc, out = run_cli("--course-dir", graded["course_dir"], "autograde", "tiny", *GRADE_ARGS)
     assert rc == 0
@@ -201,14 +207,18 @@ def _outputs(course: Course, student: str) -> str:
     return json.dumps([c.get("outputs", []) for c in nb["cells"]], ensure_ascii=False)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not probe_namespaces(), reason="no namespaces on this machine")
+@pytest.mark.slow
 def test_sandbox_hides_solutions_gradebook_and_other_students(graded):
     out = _outputs(graded["course"], "snoop")
     assert "LEAK" not in out
     assert out.count("blocked") == 5
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not probe_namespaces(), reason="no namespaces on this machine")
+@pytest.mark.slow
 def test_sandbox_has_no_network(graded):
     out = _outputs(graded["course"], "snoop")
     assert "CONNECTED" not in out
@@ -216,6 +226,7 @@ def test_sandbox_has_no_network(graded):
     assert not graded["accepted"], "the student's code reached the host's loopback"
 
 
+@pytest.mark.slow
 def test_writes_outside_the_submission_do_not_land(graded):
     assert graded["escaped"] == []
     out = _outputs(graded["course"], "snoop")
@@ -225,17 +236,20 @@ def test_writes_outside_the_submission_do_not_land(graded):
         assert integrity_check(gb) == []
 
 
+@pytest.mark.slow
 def test_fork_bomb_is_bounded_and_cleaned_up(graded):
     assert graded["alive"] == [], "sandbox processes survived their submission"
     assert os.geteuid() != 0 or "process limit RLIMIT_NPROC: on" in graded["out1"]
 
 
+@pytest.mark.slow
 def test_huge_output_is_truncated(graded):
     path = graded["course"].autograded_dir("huge-output", "tiny") / "tiny.ipynb"
     assert path.stat().st_size < 3 * 2**20
     assert "output truncated by the autograder" in path.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_feedback_shows_messages_not_hidden_tests(graded):
     rc, out = run_cli("--course-dir", graded["course_dir"], "feedback", "tiny")
     assert rc == 0, out
@@ -247,6 +261,7 @@ def test_feedback_shows_messages_not_hidden_tests(graded):
     assert (graded["course"].feedback_dir("zoë-ünïcode", "tiny") / "tiny.html").is_file()
 
 
+@pytest.mark.slow
 def test_export_grade_csv_and_problem_csv(graded):
     dest = graded["tmp"] / "out" / "grades.csv"
     rc, out = run_cli("--course-dir", graded["course_dir"], "export", "--csv", dest)
@@ -263,6 +278,7 @@ def test_export_grade_csv_and_problem_csv(graded):
     assert bug == {"test_add": 1.0, "test_mul": 0.0}
 
 
+@pytest.mark.slow
 def test_integrity_check_catches_a_corrupt_gradebook(graded, tmp_path):
     db = graded["course"].db_path
     copy = tmp_path / "gradebook.db"
@@ -281,6 +297,7 @@ def test_integrity_check_catches_a_corrupt_gradebook(graded, tmp_path):
     assert any("0 grade rows" in p for p in problems), problems
 
 
+@pytest.mark.slow
 def test_single_student_regrade_and_bad_arguments(graded):
     rc, out = run_cli("--course-dir", graded["course_dir"], "autograde", "tiny", "--student",
                       "nobody-here", *GRADE_ARGS)
@@ -343,6 +360,7 @@ def test_release_collect_and_grade_a_real_assignment(tmp_path):
     assert scores["blank"] < max_score, out
 
 
+@pytest.mark.slow
 def test_degrades_gracefully_without_namespaces(graded):
     """Where unshare is unavailable the same grading runs with the protections that remain."""
     ag = Autograder(graded["course"], "tiny", jobs=1, limits=Limits(cell_timeout=5))
@@ -354,3 +372,64 @@ def test_degrades_gracefully_without_namespaces(graded):
                    for p in by["good"].protections)
     assert res["integrity"] == []
     assert scores_of(graded["course"]) == graded["scores1"]
+
+
+def _source_cells():
+    from nbformat.v4 import new_code_cell
+
+    nb = subs.student_view()
+    cells = []
+    for c in nbformat.read(str(subs.SOURCE), as_version=4).cells:
+        m = c.metadata["nbgrader"]
+        cells.append(dict(name=m["grade_id"], cell_type=c.cell_type, source=c.source,
+                          checksum="x", locked=bool(m.get("locked")), grade=bool(m.get("grade")),
+                          solution=bool(m.get("solution")), task=False,
+                          points=float(m.get("points", 0))))
+    return nb, cells, new_code_cell
+
+
+def test_sanitize_restores_deleted_edited_duplicated_and_retyped_cells():
+    from course_lib.autograde.sandbox import sanitize
+
+    nb, cells, new_code_cell = _source_cells()
+    nb = subs._chain(subs._set("test_mul", "pass"), subs._duplicate("test_add"),
+                     subs._retype("test_add"), subs._delete("intro"))(nb)
+    nb.cells[1].metadata["nbgrader"]["points"] = 100
+    nb.cells.append(new_code_cell("print('mine')", metadata={"nbgrader": {"grade_id": "fake",
+                                                                          "grade": True}}))
+    out, notes = sanitize(nb, cells)
+    by = {}
+    for c in out.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid:
+            assert gid not in by, f"{gid} twice"
+            by[gid] = c
+    src = {c["name"]: c for c in cells}
+    assert set(by) == set(src)  # 'fake' lost its metadata, 'intro' came back
+    for gid in ("test_add", "test_mul"):
+        assert by[gid].cell_type == "code"
+        assert by[gid].source == src[gid]["source"]  # hidden tests included
+        assert by[gid].metadata["nbgrader"]["points"] == src[gid]["points"]
+    assert "BEGIN HIDDEN TESTS" in by["test_mul"].source
+    assert any("restored deleted cell intro" in n for n in notes)
+    assert any("duplicate cell test_add" in n for n in notes)
+    assert [c.source for c in out.cells if c.source == "print('mine')"]
+
+
+def test_redact_source_keeps_visible_tests_only():
+    from course_lib.autograde.feedback import HIDDEN_NOTE, redact_source
+
+    src = "assert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(7) == 8\n### END HIDDEN TESTS\nx = 1"
+    out, had = redact_source(src)
+    assert had and out == f"assert f(1) == 2\n{HIDDEN_NOTE}\nx = 1"
+    assert redact_source("assert True") == ("assert True", False)
+
+
+def test_collect_renames_only_unambiguous_matches(tmp_path):
+    from course_lib.autograde.collect import fix_names
+
+    (tmp_path / "ps2 (1).ipynb").write_text("{}")
+    (tmp_path / "notes.ipynb").write_text("{}")
+    notes = fix_names(tmp_path, ["ps2", "ps3"])
+    assert (tmp_path / "ps2.ipynb").is_file() and (tmp_path / "notes.ipynb").is_file()
+    assert notes == ["renamed 'ps2 (1).ipynb' -> 'ps2.ipynb'"]

@@ -268,7 +268,7 @@ class Autograder:
             env = self._worker_env()
             budget = (task["notebook_timeout"] + 30) * max(1, len(task["notebooks"])) + 30
             zyg = self._zygote
-            if zyg is not None and zyg.alive:
+            if zyg is not None and zyg.alive and not any(c in jobdir for c in " \n"):
                 rc = zyg.run(jobdir, task["namespaces"], budget)
             else:
                 rc = self._spawn(cmd, env, jobdir, budget)

@@ -93,7 +93,7 @@ def childrens_book(n_sentences: int = 100, seed: SeedLike = 0, chained: bool = F
 
     The grammar: ``S -> N1 saw N2 .`` with N1, N2 in {Doug, Jane, Spot} and N1 != N2
     (nobody sees themselves). Tokens are separated by single spaces, so ``text.split()``
-    gives the word stream over the 5-word vocabulary :data:`CHILDRENS_BOOK_WORDS`.
+    gives the word stream over the 5-word vocabulary ``CHILDRENS_BOOK_WORDS``.
 
     Parameters
     ----------

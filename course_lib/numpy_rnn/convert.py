@@ -137,7 +137,7 @@ def from_torch(module, dtype=None):
         ``input_size``, ``hidden_size``, ``num_layers``, ``bidirectional``, ``bias``,
         ``batch_first``, ``dropout`` and ``module`` (the torch class name); pass
         ``cell``, ``num_layers``, ``bidirectional``, ``activation`` to
-        :func:`~course_lib.numpy_rnn.stacked.multilayer_forward`, or the whole
+        :func:`~course_lib.numpy_rnn.multilayer_forward`, or the whole
         dict back to :func:`to_torch`.
     """
     params, cell, act, single = _convert(module, dtype, grad=False)

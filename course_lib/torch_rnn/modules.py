@@ -697,16 +697,14 @@ class LSTM(_RNNBase):
 
     Parameters
     ----------
-    input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-    device, dtype, backend
+    input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype, backend
         As for :class:`RNN`.
 
     Notes
     -----
-    forward(input, hx=None) -> (output, (h_n, c_n))
-        input (T, N, D) [or (N, T, D) when batch_first, or unbatched (T, D)];
-        hx = (h_0, c_0), each (L * dirs, N, H) [or (L * dirs, H)], None = zeros;
-        output (T, N, dirs * H); h_n, c_n (L * dirs, N, H).
+    ``forward(input, hx=None) -> (output, (h_n, c_n))``: input (T, N, D) [or (N, T, D) when
+    batch_first, or unbatched (T, D)]; hx = (h_0, c_0), each (L * dirs, N, H) [or
+    (L * dirs, H)], None = zeros; output (T, N, dirs * H); h_n, c_n (L * dirs, N, H).
     """
 
     _gates = 4
@@ -733,13 +731,12 @@ class GRU(_RNNBase):
 
     Parameters
     ----------
-    input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-    device, dtype, backend
+    input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype, backend
         As for :class:`RNN`.
 
     Notes
     -----
-    forward(input, hx=None) -> (output, h_n), shapes as for :class:`RNN`.
+    ``forward(input, hx=None) -> (output, h_n)``, shapes as for :class:`RNN`.
     """
 
     _gates = 3
