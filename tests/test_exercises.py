@@ -244,7 +244,7 @@ def test_validate_passes_the_solutions(graded, assignment):
 def test_exercises_match_a_fresh_release(tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(ROOT / "solutions", repo / "solutions",
-                    ignore=shutil.ignore_patterns("_build", "__pycache__"))
+                    ignore=shutil.ignore_patterns("builder", "__pycache__"))
     generate_release(repo_root=repo)
     for a in ASSIGNMENTS:
         fresh = nbformat.read(str(repo / "exercises" / a / f"{a}.ipynb"), as_version=4)
@@ -258,8 +258,8 @@ def test_exercises_match_a_fresh_release(tmp_path):
 
 
 def test_solution_sources_are_built_from_the_builder(tmp_path):
-    """solutions/<a>/<a>.ipynb are what solutions/_build writes (edit the builder, not the json)."""
-    sys.path.insert(0, str(ROOT / "solutions" / "_build"))
+    """solutions/<a>/<a>.ipynb are what solutions/builder writes (edit the builder, not the json)."""
+    sys.path.insert(0, str(ROOT / "solutions" / "builder"))
     try:
         import build  # noqa: F401
 
@@ -269,7 +269,7 @@ def test_solution_sources_are_built_from_the_builder(tmp_path):
             assert [(c.cell_type, c.source, c.metadata) for c in committed.cells] == [
                 (c.cell_type, c.source, c.metadata) for c in module.NOTEBOOK.cells], full
     finally:
-        sys.path.remove(str(ROOT / "solutions" / "_build"))
+        sys.path.remove(str(ROOT / "solutions" / "builder"))
 
 
 # ------------------------------------------------------------------ the grading helpers (fast)
