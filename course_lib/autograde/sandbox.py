@@ -117,25 +117,39 @@ def expose(needed: list) -> list:
 
 
 def seal_filesystem(hide: list, tmp_mb: int, needed: list = ()) -> list:
-    """Make our mount namespace private, hide ``hide`` under empty tmpfs, fresh /tmp & co.
+    """Make our mount namespace private, fresh /tmp & co., then hide ``hide`` under empty tmpfs.
 
+    ``needed`` folders (the interpreter, the venv, course_lib) stay reachable even when they
+    live under a folder made private here: a clone in /tmp is bind-mounted back into the fresh
+    /tmp before ``hide`` is covered, so solutions/ inside it are hidden all the same.
     Returns the list of what was done; raises OSError when the first mount fails (no mount
     namespace: nothing here is possible).
     """
     done = []
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
     done += expose(list(needed))
+    for path, size in (("/tmp", tmp_mb), ("/var/tmp", 16), ("/dev/shm", 64)):
+        if not os.path.isdir(path):
+            continue
+        inside = [n for n in needed if os.path.isdir(n)
+                  and os.path.commonpath([path, os.path.realpath(n)]) == path]
+        fds = [(n, os.open(n, os.O_RDONLY | os.O_DIRECTORY)) for n in inside]
+        try:
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,mode=1777")
+            done.append(f"private:{path}")
+            for n, fd in fds:
+                os.makedirs(n, exist_ok=True)
+                _mount(f"/proc/self/fd/{fd}", n, None, MS_BIND | MS_REC, None)
+                done.append(f"exposed:{n}")
+        except OSError:
+            pass
+        finally:
+            for _, fd in fds:
+                os.close(fd)
     for path in hide:
         if os.path.isdir(path):
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0700")
             done.append(f"hidden:{path}")
-    for path, size in (("/tmp", tmp_mb), ("/var/tmp", 16), ("/dev/shm", 64)):
-        if os.path.isdir(path):
-            try:
-                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,mode=1777")
-                done.append(f"private:{path}")
-            except OSError:
-                pass
     return done
 
 
