@@ -184,3 +184,26 @@ def test_bad_input_raises():
         to_torch(params, hidden_size=5)
     with pytest.raises(ValueError, match="params: expected key 'Wx_l0'"):
         to_torch({"W": np.zeros((2, 2))})
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_from_torch_reads_course_lib_modules_like_torch_nn(kind):
+    """course_lib.torch_rnn's drop-ins convert exactly as the torch.nn modules they mirror."""
+    import course_lib.torch_rnn as ctr
+
+    torch.manual_seed(0)
+    ref = getattr(torch.nn, kind)(3, 4, num_layers=2, bidirectional=True).double()
+    ours = getattr(ctr, kind)(3, 4, num_layers=2, bidirectional=True).double()
+    ours.load_state_dict(ref.state_dict())
+    p_ref, c_ref = from_torch(ref)
+    p_ours, c_ours = from_torch(ours)
+    assert p_ours.keys() == p_ref.keys()
+    for k in p_ref:
+        np.testing.assert_array_equal(p_ours[k], p_ref[k], err_msg=k)
+    assert {k: v for k, v in c_ours.items() if k != "module"} == {
+        k: v for k, v in c_ref.items() if k != "module"}
+    cell = getattr(ctr, f"{kind}Cell")(3, 4).double()
+    cell_ref = getattr(torch.nn, f"{kind}Cell")(3, 4).double()
+    cell.load_state_dict(cell_ref.state_dict())
+    for k, v in from_torch(cell_ref)[0].items():
+        np.testing.assert_array_equal(from_torch(cell)[0][k], v, err_msg=k)

@@ -39,10 +39,17 @@ _SEQ_CLASSES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 def _describe(module):
-    """(cell, activation, is_single_step_cell) of a torch recurrent module, else ValueError."""
+    """(cell, activation, is_single_step_cell) of a torch recurrent module, else ValueError.
+
+    course_lib.torch_rnn's modules are drop-ins with the same names and shapes, so they are
+    read exactly like torch.nn's.
+    """
     import torch.nn as nn
 
-    if isinstance(module, nn.RNNBase):
+    from course_lib.torch_rnn import cells as course_cells
+    from course_lib.torch_rnn import modules as course_modules
+
+    if isinstance(module, (nn.RNNBase, course_modules._RNNBase)):
         if module.mode not in _MODES:
             raise ValueError(f"module: unsupported recurrent mode {module.mode!r}")
         if getattr(module, "proj_size", 0):
@@ -50,11 +57,11 @@ def _describe(module):
                              f"course's layout, got proj_size={module.proj_size}")
         cell, act = _MODES[module.mode]
         return cell, act, False
-    if isinstance(module, nn.LSTMCell):
+    if isinstance(module, (nn.LSTMCell, course_cells.LSTMCell)):
         return "lstm", "tanh", True
-    if isinstance(module, nn.GRUCell):
+    if isinstance(module, (nn.GRUCell, course_cells.GRUCell)):
         return "gru", "tanh", True
-    if isinstance(module, nn.RNNCell):
+    if isinstance(module, (nn.RNNCell, course_cells.RNNCell)):
         return "rnn", module.nonlinearity, True
     raise ValueError("module: expected a torch.nn.RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell, "
                      f"got {type(module).__name__}")
@@ -118,7 +125,7 @@ def from_torch(module, dtype=None):
 
     Parameters
     ----------
-    module : torch.nn.RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell
+    module : torch.nn.RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell (or course_lib.torch_rnn's)
         Any number of layers, bidirectional or not, with or without bias
         (``bias=False`` gives zero biases), either nonlinearity. LSTM
         ``proj_size > 0`` is not supported.
