@@ -8,8 +8,12 @@ visible tests then ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``).
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import nbformat
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
 
 def _src(text: str) -> str:
     return textwrap.dedent(text).strip("\n")
@@ -59,9 +63,27 @@ def test(grade_id: str, points: float, text: str):
     return cell
 
 
+def repository_url() -> str:
+    """The course repository's address: `repository.url` in _config.yml, its one home."""
+    return yaml.safe_load((REPO / "_config.yml").read_text())["repository"]["url"]
+
+
+def install_cell():
+    """Locked first cell: installs course_lib where it is missing (Colab, a bare Jupyter)."""
+    return setup("install", f"""
+        # Colab or any fresh Python: install the course's package, course_lib, if it is missing.
+        import importlib.util, subprocess, sys
+        if importlib.util.find_spec("course_lib") is None:
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                            "git+{repository_url()}"], check=True)
+        """)
+
+
 def notebook(cells, title: str):
     nb = nbformat.v4.new_notebook()
     nb.cells = list(cells)
+    # after the title cell, before any import of course_lib
+    nb.cells.insert(1, install_cell())
     n_md = 0
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader")
