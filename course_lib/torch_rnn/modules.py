@@ -279,7 +279,9 @@ class _LSTMFused(torch.autograd.Function):
 
     Every local derivative that does not depend on the recurrence, e.g. ``g * i (1 - i)``
     for ``da_i = dc * g * i (1 - i)``, is computed for all T steps at once before the backward
-    loop, which is then left with six small operations and one matmul per step.
+    loop, which is then left with five small operations and one matmul per step (the addition
+    of ``dout[t]`` rides in the matmul, an addmm). The forward runs seven small operations and
+    one addmm per step, on views made once per call.
     """
 
     @staticmethod
@@ -295,20 +297,24 @@ class _LSTMFused(torch.autograd.Function):
         acts = xw.new_empty((T, N, G))       # i, f, g, o after their nonlinearities
         hs[0] = h0
         cs[0] = c0
+        # Per-step views made up front by unbind (one call each): indexing inside the loop
+        # costs about as much as the small arithmetic it feeds.
+        xs = xw.unbind(0)
+        if reverse:
+            xs = xs[::-1]                    # processing order
+        h_l, c_l, tc_l, act_l = hs.unbind(0), cs.unbind(0), tcs.unbind(0), acts.unbind(0)
+        i_l, f_l, g_l, o_l = (blk.unbind(0) for blk in acts.chunk(4, 2))
+        a = xw.new_empty((N, G))             # pre-activations of the current step
+        a_g = a[:, 2 * H:3 * H]
         for s in range(T):
-            t = T - 1 - s if reverse else s
-            a = torch.addmm(xw[t], hs[s], w_t)                     # (N, 4H)
-            act = acts[s]
-            torch.sigmoid(a, out=act)
-            # g is the tanh gate. tanh of a strided column block goes through a multi-threaded
-            # path on the CPU (slow for 2 threads on a busy machine), so copy it out first.
-            act[:, 2 * H:3 * H] = torch.tanh(a[:, 2 * H:3 * H].contiguous())
-            i, f, g, o = act.chunk(4, 1)
-            c = cs[s + 1]
-            torch.mul(f, cs[s], out=c)
-            c.addcmul_(i, g)
-            torch.tanh(c, out=tcs[s])
-            torch.mul(o, tcs[s], out=hs[s + 1])
+            torch.addmm(xs[s], h_l[s], w_t, out=a)                  # (N, 4H)
+            torch.sigmoid(a, out=act_l[s])
+            torch.tanh(a_g, out=g_l[s])      # g is the tanh gate: overwrite its sigmoid
+            c = c_l[s + 1]
+            torch.mul(f_l[s], c_l[s], out=c)
+            c.addcmul_(i_l[s], g_l[s])
+            torch.tanh(c, out=tc_l[s])
+            torch.mul(o_l[s], tc_l[s], out=h_l[s + 1])
         ctx.save_for_backward(w_hh)
         ctx.hs, ctx.cs, ctx.tcs, ctx.acts, ctx.reverse = hs, cs, tcs, acts, reverse
         out = hs[1:].flip(0) if reverse else hs[1:].clone()
@@ -324,24 +330,30 @@ class _LSTMFused(torch.autograd.Function):
         # Local derivatives for all steps at once; sigmoid' = s (1 - s), tanh' = 1 - tanh^2.
         # In place where possible: these are (T, N, H) arrays, and fresh allocations of that
         # size cost more than the arithmetic.
-        k_c = torch.mul(tcs, tcs).neg_().add_(1).mul_(o)    # dh -> dc: o (1 - tanh^2 c)
-        k_o = torch.neg(o).add_(1).mul_(o).mul_(tcs)          # dh -> da_o: tanh(c) o (1 - o)
+        # s (1 - s) as s - s*s and 1 - g^2 as 1 - g*g: one addcmul each.
+        one = dout.new_ones(())
+        k_c = torch.addcmul(one, tcs, tcs, value=-1).mul_(o)  # dh -> dc: o (1 - tanh^2 c)
+        k_o = torch.addcmul(o, o, o, value=-1).mul_(tcs)       # dh -> da_o: tanh(c) o (1 - o)
         k_ifg = dout.new_empty((T, N, 3, H))
-        torch.neg(i, out=k_ifg[:, :, 0]).add_(1).mul_(i).mul_(g)     # dc -> da_i: g i (1 - i)
-        torch.neg(f, out=k_ifg[:, :, 1]).add_(1).mul_(f).mul_(cs[:T])  # dc -> da_f: c[t-1] f (1-f)
-        torch.mul(g, g, out=k_ifg[:, :, 2]).neg_().add_(1).mul_(i)  # dc -> da_g: i (1 - g^2)
+        torch.addcmul(i, i, i, value=-1, out=k_ifg[:, :, 0]).mul_(g)  # dc -> da_i: g i (1 - i)
+        torch.addcmul(f, f, f, value=-1, out=k_ifg[:, :, 1]).mul_(cs[:T])  # c[t-1] f (1 - f)
+        torch.addcmul(one, g, g, value=-1, out=k_ifg[:, :, 2]).mul_(i)  # dc -> da_g: i (1 - g^2)
         da_all = dout.new_empty((T, N, 4 * H))          # processing order
         da4 = da_all.view(T, N, 4, H)
+        douts = dout.unbind(0)
+        if reverse:
+            douts = douts[::-1]              # processing order
+        da_l, da3_l, dao_l = da_all.unbind(0), da4[:, :, :3].unbind(0), da4[:, :, 3].unbind(0)
+        kc_l, ko_l, kifg_l, f_l = k_c.unbind(0), k_o.unbind(0), k_ifg.unbind(0), f.unbind(0)
         dc = dc_last
         for s in range(T - 1, -1, -1):
-            t = T - 1 - s if reverse else s
             # dh from the output at t and from step t+1 (da[s+1] @ Wh.T): one addmm
-            dh = dh_last + dout[t] if s == T - 1 else torch.addmm(dout[t], da_all[s + 1], w_hh)
-            dc = torch.addcmul(dc, dh, k_c[s])
-            torch.mul(dc.unsqueeze(1), k_ifg[s], out=da4[s, :, :3])
-            torch.mul(dh, k_o[s], out=da4[s, :, 3])
-            dc = dc * f[s]
-        dh = torch.mm(da_all[0], w_hh)                  # (N, 4H) @ (4H, H)
+            dh = dh_last + douts[s] if s == T - 1 else torch.addmm(douts[s], da_l[s + 1], w_hh)
+            dc = torch.addcmul(dc, dh, kc_l[s])
+            torch.mul(dc.unsqueeze(1), kifg_l[s], out=da3_l[s])
+            torch.mul(dh, ko_l[s], out=dao_l[s])
+            dc = dc * f_l[s]
+        dh = torch.mm(da_l[0], w_hh) if T else dh_last  # (N, 4H) @ (4H, H)
         dw_hh = None
         if ctx.needs_input_grad[3]:
             dw_hh = da_all.reshape(T * N, 4 * H).t() @ hs[:T].reshape(T * N, H)  # (4H, H)
