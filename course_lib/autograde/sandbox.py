@@ -654,7 +654,7 @@ async def _worker(jobdir: str) -> int:
             started = await start_kernel(workdir, home, task, env)
         except Exception as exc:
             protections["prestart_error"] = str(exc)[:300]
-    import nbformat
+    import nbformat  # noqa: F401  (loaded here, while the kernel boots, not on the first cell)
 
     for rel, data in files.items():
         dest = os.path.join(workdir, rel)

@@ -13,7 +13,7 @@ stdout (nbgrader zeroes a cell that writes to stderr) and its value is that floa
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 import numpy as np
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import Score, assert_close, assert_shape_dtype, describe
+from .checks import Score, assert_close, describe
 from .factories import logits_inputs, rnn_inputs
 from .numpy_checks import forward_part
 from .sealing import guard, reference

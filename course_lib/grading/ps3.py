@@ -95,8 +95,6 @@ def check_clip_grad_norm(score: Score, weight: float, fn, seed: int, dtype: str 
         norm = guard(fn, "clip_grad_norm")(g_stu, max_norm)
         return norm, norm_ref, values(g_stu), values(g_ref)
 
-    shapes = {"grads": "dict of (3, 4), (4,), (2, 2)", "max_norm": 1.0}
-
     def check_norm():
         norm, norm_ref, _, _ = run(3.0, "dict", 1.0)
         if norm is None or np.ndim(norm) != 0:

@@ -8,7 +8,6 @@ with a fixed training budget (a few hundred Adam steps on CPU, seconds).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 import course_lib.torch_rnn  # noqa: F401  (imported so that the seal covers it)

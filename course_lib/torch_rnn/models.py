@@ -916,7 +916,6 @@ class EncoderDecoder(nn.Module):
         # Batch the live beams along N: the hidden state is expanded to (L, B, H).
         states = hidden
         for _ in range(max_len):
-            B = len(beams)
             last = torch.tensor([b[0][-1] if b[0] else self.bos_idx for b in beams], device=device)
             logits, states = self.decoder(last.unsqueeze(0), states)  # (1, B, V)
             logp = torch.log_softmax(logits[0].float(), -1)  # (B, V)
