@@ -126,6 +126,27 @@ def test_script_backend_equals_eager(kind):
             assert torch.equal(got[key], want[key]), key
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_lstm_scripted_loops_equal_python_loops(monkeypatch, dtype):
+    """The fused LSTM's time loops run scripted where torch allows; the Python functions they
+    come from are the readable reference and must give bitwise-identical results."""
+    import course_lib.torch_rnn.modules as modules_mod
+
+    scripted = modules_mod._fused_loops()
+    assert all(isinstance(fn, torch.jit.ScriptFunction) for fn in scripted), \
+        "torch.jit.script failed on the fused LSTM loops: the fast path is silently off"
+    results = {}
+    for name, loops in [("scripted", scripted), ("python", (modules_mod._lstm_fused_forward_loop,
+                                                             modules_mod._lstm_fused_backward_loop))]:
+        monkeypatch.setitem(modules_mod._FUSED_LOOPS, "lstm", loops)
+        torch.manual_seed(0)
+        m = LSTM(D, H, num_layers=2, bidirectional=True, dtype=dtype, backend="fused")
+        x, h0, c0 = (t.detach().to(dtype).requires_grad_() for t in leaves(*make_inputs("lstm", m)))
+        results[name] = run(m, x, (h0, c0))
+    for key, want in results["python"].items():
+        assert torch.equal(results["scripted"][key], want), key
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_state_dict_loads_into_torch_nn(kind):
     """The reverse direction: weights initialised by ours drive torch.nn to the same numbers."""

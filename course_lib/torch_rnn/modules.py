@@ -274,14 +274,97 @@ class _RNNFused(torch.autograd.Function):
         return dxw, dh, dw_hh, None, None
 
 
+def _lstm_fused_forward_loop(xs: List[Tensor], w_t: Tensor, hs: Tensor, cs: Tensor,
+                             tcs: Tensor, acts: Tensor) -> None:
+    """The forward time loop of :class:`_LSTMFused`, writing into preallocated buffers.
+
+    xs : T x (N, 4H) in processing order; w_t : (H, 4H) = Wh, contiguous;
+    hs, cs : (T+1, N, H) with hs[0], cs[0] set; tcs : (T, N, H) receives tanh(c[t]);
+    acts : (T, N, 4H) receives i, f, g, o after their nonlinearities.
+    Seven small operations and one addmm per step, on views made once by unbind: indexing
+    inside the loop costs about as much as the small arithmetic it feeds.
+    """
+    T = len(xs)
+    H = hs.size(2)
+    h_l, c_l, tc_l, act_l = hs.unbind(0), cs.unbind(0), tcs.unbind(0), acts.unbind(0)
+    a = torch.empty_like(xs[0])              # pre-activations of the current step (N, 4H)
+    a_g = a[:, 2 * H:3 * H]
+    for s in range(T):
+        act = act_l[s]
+        torch.addmm(xs[s], h_l[s], w_t, out=a)
+        torch.sigmoid(a, out=act)
+        g = act[:, 2 * H:3 * H]
+        torch.tanh(a_g, out=g)               # g is the tanh gate: overwrite its sigmoid
+        c = c_l[s + 1]
+        torch.mul(act[:, H:2 * H], c_l[s], out=c)
+        c.addcmul_(act[:, :H], g)
+        torch.tanh(c, out=tc_l[s])
+        torch.mul(act[:, 3 * H:], tc_l[s], out=h_l[s + 1])
+
+
+def _lstm_fused_backward_loop(douts: List[Tensor], dh_last: Tensor, dc: Tensor, w_hh: Tensor,
+                              k_c: Tensor, k_o: Tensor, k_ifg: Tensor, f: Tensor,
+                              da_all: Tensor) -> Tensor:
+    """The backward time loop of :class:`_LSTMFused`; fills ``da_all`` (T, N, 4H), returns dc[-1].
+
+    douts : T x (N, H) in processing order; k_c, k_o, f : (T, N, H); k_ifg : (T, N, 3, H).
+    Per step: ``dh = dout[t] + da[t+1] @ Wh.T`` (one addmm), ``dc = dc * f[t+1] + dh * k_c``,
+    ``da_{i,f,g} = dc * k_ifg``, ``da_o = dh * k_o``.
+    """
+    T = da_all.size(0)
+    N = dc.size(0)
+    H = dc.size(1)
+    da4 = da_all.view(T, N, 4, H)
+    da_l, da3_l, dao_l = da_all.unbind(0), da4[:, :, :3].unbind(0), da4[:, :, 3].unbind(0)
+    kc_l, ko_l, kifg_l, f_l = k_c.unbind(0), k_o.unbind(0), k_ifg.unbind(0), f.unbind(0)
+    # out= variants throughout: TorchScript would otherwise split a plain addmm into mm + add,
+    # which rounds differently from the Python loop (and costs one more kernel).
+    dh = torch.empty_like(dc)
+    for s in range(T - 1, -1, -1):
+        if s == T - 1:
+            torch.add(dh_last, douts[s], out=dh)
+        else:
+            torch.addmm(douts[s], da_l[s + 1], w_hh, out=dh)   # (N, 4H) @ (4H, H)
+        dc = torch.addcmul(dc, dh, kc_l[s])
+        torch.mul(dc.unsqueeze(1), kifg_l[s], out=da3_l[s])
+        torch.mul(dh, ko_l[s], out=dao_l[s])
+        dc = dc * f_l[s]
+    return dc
+
+
+_FUSED_LOOPS: dict = {}
+
+
+def _fused_loops():
+    """The LSTM's fused time loops, torch.jit.script-ed once per process where torch has it.
+
+    The scripted loops run the very same operations (bitwise-identical results, tested) with
+    less per-operation interpreter overhead: 2-5% off a forward + backward at T=64, N=32, H=256
+    on a 2-core CPU in interleaved A/B runs. Without torch.jit.script, the Python ones.
+    """
+    if not _FUSED_LOOPS:
+        loops = (_lstm_fused_forward_loop, _lstm_fused_backward_loop)
+        script = getattr(getattr(torch, "jit", None), "script", None)
+        if script is not None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")      # jit.script's deprecation notice
+                    loops = tuple(script(fn) for fn in loops)
+            except Exception:  # a torch whose TorchScript cannot compile them: stay in Python
+                loops = (_lstm_fused_forward_loop, _lstm_fused_backward_loop)
+        _FUSED_LOOPS["lstm"] = loops
+    return _FUSED_LOOPS["lstm"]
+
+
 class _LSTMFused(torch.autograd.Function):
     """``lstm_loop`` with a hand-written backward (the NumPy reference's local derivatives).
 
     Every local derivative that does not depend on the recurrence, e.g. ``g * i (1 - i)``
     for ``da_i = dc * g * i (1 - i)``, is computed for all T steps at once before the backward
     loop, which is then left with five small operations and one matmul per step (the addition
-    of ``dout[t]`` rides in the matmul, an addmm). The forward runs seven small operations and
-    one addmm per step, on views made once per call.
+    of ``dout[t]`` rides in the matmul, an addmm). The two loops are
+    :func:`_lstm_fused_forward_loop` and :func:`_lstm_fused_backward_loop`, scripted where
+    torch allows (:func:`_fused_loops`).
     """
 
     @staticmethod
@@ -297,24 +380,11 @@ class _LSTMFused(torch.autograd.Function):
         acts = xw.new_empty((T, N, G))       # i, f, g, o after their nonlinearities
         hs[0] = h0
         cs[0] = c0
-        # Per-step views made up front by unbind (one call each): indexing inside the loop
-        # costs about as much as the small arithmetic it feeds.
-        xs = xw.unbind(0)
+        xs = list(xw.unbind(0))
         if reverse:
             xs = xs[::-1]                    # processing order
-        h_l, c_l, tc_l, act_l = hs.unbind(0), cs.unbind(0), tcs.unbind(0), acts.unbind(0)
-        i_l, f_l, g_l, o_l = (blk.unbind(0) for blk in acts.chunk(4, 2))
-        a = xw.new_empty((N, G))             # pre-activations of the current step
-        a_g = a[:, 2 * H:3 * H]
-        for s in range(T):
-            torch.addmm(xs[s], h_l[s], w_t, out=a)                  # (N, 4H)
-            torch.sigmoid(a, out=act_l[s])
-            torch.tanh(a_g, out=g_l[s])      # g is the tanh gate: overwrite its sigmoid
-            c = c_l[s + 1]
-            torch.mul(f_l[s], c_l[s], out=c)
-            c.addcmul_(i_l[s], g_l[s])
-            torch.tanh(c, out=tc_l[s])
-            torch.mul(o_l[s], tc_l[s], out=h_l[s + 1])
+        forward_loop, _ = _fused_loops()
+        forward_loop(xs, w_t, hs, cs, tcs, acts)
         ctx.save_for_backward(w_hh)
         ctx.hs, ctx.cs, ctx.tcs, ctx.acts, ctx.reverse = hs, cs, tcs, acts, reverse
         out = hs[1:].flip(0) if reverse else hs[1:].clone()
@@ -327,10 +397,9 @@ class _LSTMFused(torch.autograd.Function):
         hs, cs, tcs, acts, reverse = ctx.hs, ctx.cs, ctx.tcs, ctx.acts, ctx.reverse
         T, N, H = dout.shape
         i, f, g, o = acts.chunk(4, 2)                   # (T, N, H) each
-        # Local derivatives for all steps at once; sigmoid' = s (1 - s), tanh' = 1 - tanh^2.
-        # In place where possible: these are (T, N, H) arrays, and fresh allocations of that
-        # size cost more than the arithmetic.
-        # s (1 - s) as s - s*s and 1 - g^2 as 1 - g*g: one addcmul each.
+        # Local derivatives for all steps at once; sigmoid' = s (1 - s), tanh' = 1 - tanh^2,
+        # written s - s*s and 1 - g*g: one addcmul each. Into fresh (T, N, H) arrays only
+        # where needed: allocations of that size cost more than the arithmetic.
         one = dout.new_ones(())
         k_c = torch.addcmul(one, tcs, tcs, value=-1).mul_(o)  # dh -> dc: o (1 - tanh^2 c)
         k_o = torch.addcmul(o, o, o, value=-1).mul_(tcs)       # dh -> da_o: tanh(c) o (1 - o)
@@ -339,21 +408,13 @@ class _LSTMFused(torch.autograd.Function):
         torch.addcmul(f, f, f, value=-1, out=k_ifg[:, :, 1]).mul_(cs[:T])  # c[t-1] f (1 - f)
         torch.addcmul(one, g, g, value=-1, out=k_ifg[:, :, 2]).mul_(i)  # dc -> da_g: i (1 - g^2)
         da_all = dout.new_empty((T, N, 4 * H))          # processing order
-        da4 = da_all.view(T, N, 4, H)
-        douts = dout.unbind(0)
+        douts = list(dout.unbind(0))
         if reverse:
             douts = douts[::-1]              # processing order
-        da_l, da3_l, dao_l = da_all.unbind(0), da4[:, :, :3].unbind(0), da4[:, :, 3].unbind(0)
-        kc_l, ko_l, kifg_l, f_l = k_c.unbind(0), k_o.unbind(0), k_ifg.unbind(0), f.unbind(0)
-        dc = dc_last
-        for s in range(T - 1, -1, -1):
-            # dh from the output at t and from step t+1 (da[s+1] @ Wh.T): one addmm
-            dh = dh_last + douts[s] if s == T - 1 else torch.addmm(douts[s], da_l[s + 1], w_hh)
-            dc = torch.addcmul(dc, dh, kc_l[s])
-            torch.mul(dc.unsqueeze(1), kifg_l[s], out=da3_l[s])
-            torch.mul(dh, ko_l[s], out=dao_l[s])
-            dc = dc * f_l[s]
-        dh = torch.mm(da_l[0], w_hh) if T else dh_last  # (N, 4H) @ (4H, H)
+        _, backward_loop = _fused_loops()
+        dc = backward_loop(douts, dh_last, dc_last, w_hh, k_c, k_o, k_ifg, f, da_all) if T \
+            else dc_last
+        dh = torch.mm(da_all[0], w_hh) if T else dh_last  # (N, 4H) @ (4H, H)
         dw_hh = None
         if ctx.needs_input_grad[3]:
             dw_hh = da_all.reshape(T * N, 4 * H).t() @ hs[:T].reshape(T * N, H)  # (4H, H)
