@@ -16,6 +16,7 @@ clock reading.
 """
 
 import argparse
+import platform
 import statistics
 import sys
 import time
@@ -26,6 +27,19 @@ from course_lib.torch_rnn import GRU, LSTM, RNN, synchronize
 
 _OURS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 _TORCH = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+
+
+def _cpu_name() -> str:
+    """The CPU model: the ratio depends on it (torch.nn's oneDNN kernels and the MKL GEMMs that
+    course_lib's steps call do not rank alike on every processor)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _make_step(rnn, x, hx):
@@ -109,7 +123,7 @@ def main(argv=None) -> int:
     print(f"forward + backward, T={args.T} N={args.N} D={args.D} H={args.H} "
           f"layers={args.layers} {args.dtype} on {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else
-             f", {torch.get_num_threads()} threads")
+             f" ({_cpu_name()}), {torch.get_num_threads()} threads")
           + f"; torch {torch.__version__}; {args.repeats} interleaved rounds\n")
     print("| cell | implementation | best ms | median ms | ratio of best | median ratio |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
