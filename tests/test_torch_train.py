@@ -229,3 +229,37 @@ def test_cli_main_on_a_wikitext_style_folder(tmp_path, capsys):
     assert "V=11" in out and "| epoch   2 |" in out and "test ppl" in out
     ckpt = load_checkpoint(save)
     assert ckpt["epoch"] == 2 and ckpt["config"]["rnn_type"] == "GRU" and len(ckpt["vocab"]) == 11
+
+
+def test_wikitext_benchmark_runs_seeds_and_noise_floor(tmp_path, capsys):
+    """benchmarks/bench_wikitext_lm.py end to end on a tiny WikiText-style folder: two seeds,
+    both implementations and their one-ulp twins. A few SGD steps in float32 are far too few
+    for round-off to grow, so course_lib and torch.nn must report the same perplexities."""
+    import re
+
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    try:
+        import bench_wikitext_lm as bench
+    finally:
+        sys.path.pop(0)
+    lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(10)) for i in range(80)]
+    (tmp_path / "valid.txt").write_text("\n".join(lines[:60]) + "\n")
+    (tmp_path / "test.txt").write_text("\n".join(lines[60:]) + "\n")
+    from course_lib.torch_rnn import get_backend, set_backend
+
+    before = get_backend()          # the benchmark sets the process-wide back end
+    try:
+        assert bench.main(["--data", str(tmp_path), "--epochs", "1", "--emsize", "8", "--nhid", "8",
+                           "--batch-size", "4", "--bptt", "5", "--eval-batch-size", "2", "--lr", "1",
+                           "--max-batches", "3", "--seed", "1", "2", "--noise-floor", "--threads", "1",
+                           "--backend", "fused"]) == 0
+    finally:
+        set_backend(before)
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\| (course_lib|torch\.nn\.LSTM|torch\.nn, 1 ulp|course_lib, 1 ulp) +\| +(\d+) \|", out, re.M)
+    assert len(rows) == 8 and {seed for _, seed in rows} == {"1", "2"}
+    same = re.search(r"^\(course_lib - torch\.nn\.LSTM\) / torch\.nn\.LSTM per seed: (.*);", out, re.M)
+    assert same, out
+    assert all(abs(float(d.rstrip("%"))) < 0.01 for d in same.group(1).split(", "))
+    assert "(torch.nn, 1 ulp - torch.nn.LSTM)" in out and "(course_lib, 1 ulp - course_lib)" in out
+    assert re.search(r"mean test perplexities: .* \(target <= 2%\): PASS", out)
