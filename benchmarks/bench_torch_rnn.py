@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from course_lib.torch_rnn import GRU, LSTM, RNN, synchronize
+from course_lib.torch_rnn import GRU, LSTM, RNN, modules, synchronize
 
 _OURS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 _TORCH = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
@@ -57,6 +57,18 @@ def _make_step(rnn, x, hx):
     return step
 
 
+def _with_fused_loops(step, scripted: bool):
+    """``step`` with the fused LSTM's time loops scripted (the default) or in plain Python."""
+    loops = (modules._fused_loops() if scripted else
+             (modules._lstm_fused_forward_loop, modules._lstm_fused_backward_loop))
+
+    def run():
+        modules._FUSED_LOOPS["lstm"] = loops
+        step()
+
+    return run
+
+
 def bench_cell(kind: str, backends, args, device, dtype):
     torch.manual_seed(0)
     ref = _TORCH[kind](args.D, args.H, num_layers=args.layers).to(device=device, dtype=dtype)
@@ -66,10 +78,16 @@ def bench_cell(kind: str, backends, args, device, dtype):
     hx = (h0, h0.detach().clone().requires_grad_(True)) if kind == "lstm" else h0
     steps = {"torch.nn": _make_step(ref, x, hx)}
     for backend in backends:
-        ours = _OURS[kind](args.D, args.H, num_layers=args.layers, backend=backend)
+        if backend == "fused-python" and kind != "lstm":
+            continue                    # only the LSTM's fused loops are scripted
+        ours = _OURS[kind](args.D, args.H, num_layers=args.layers,
+                           backend="fused" if backend == "fused-python" else backend)
         ours = ours.to(device=device, dtype=dtype)
         ours.load_state_dict(ref.state_dict())
-        steps[backend] = _make_step(ours, x, hx)
+        step = _make_step(ours, x, hx)
+        if backend in ("fused", "fused-python"):
+            step = _with_fused_loops(step, scripted=backend == "fused")
+        steps[backend] = step
 
     for step in steps.values():         # warm-up: allocator, TorchScript profiling runs
         for _ in range(args.warmup):
@@ -98,7 +116,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
     p.add_argument("--cells", default="lstm,gru,rnn", help="comma list of lstm, gru, rnn")
     p.add_argument("--backends", default="eager,script,fused",
-                   help="comma list of course_lib back ends")
+                   help="comma list of course_lib back ends; 'fused-python' is the fused LSTM "
+                        "with its time loops not scripted (what scripting buys)")
     p.add_argument("--T", type=int, default=64)
     p.add_argument("--N", type=int, default=32)
     p.add_argument("--D", type=int, default=128)
