@@ -172,6 +172,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error(f"--jobs: expected an int >= 1, got {args.jobs}")
+    args.seed = list(dict.fromkeys(args.seed))  # a repeated seed would repeat an identical run
 
     t0 = time.perf_counter()
     vocab, train_ids, test_ids = load_wikitext(args.data)
@@ -185,9 +186,10 @@ def main(argv=None) -> int:
           + (f", {args.max_batches} batches/epoch" if args.max_batches else "")
           + (f", {args.max_eval_batches} eval batches" if args.max_eval_batches else ""), flush=True)
 
-    impls = list(dict.fromkeys(args.impl))
+    impls = list(args.impl)
     if args.noise_floor:
-        impls += [impl + "+ulp" for impl in impls if not impl.endswith("+ulp") and impl + "+ulp" not in impls]
+        impls += [impl + "+ulp" for impl in args.impl if not impl.endswith("+ulp")]
+    impls = list(dict.fromkeys(impls))      # each once, in order
     runs = [(impl, seed) for seed in args.seed for impl in impls]
     if args.jobs == 1:
         rows = [_run_one(args, impl, seed) for impl, seed in runs]

@@ -345,19 +345,20 @@ def _fused_loops():
     """The LSTM's fused time loops, torch.jit.script-ed once per process where torch has it.
 
     The scripted loops run the very same operations (bitwise-identical results, tested) with
-    less per-operation interpreter overhead: 2-5% off a forward + backward at T=64, N=32, H=256
-    on a 2-core CPU in interleaved A/B runs. Without torch.jit.script, the Python ones.
+    less per-operation interpreter overhead: 1-4% off a forward + backward at T=64, N=32, H=256
+    on a 2-core CPU (benchmarks/bench_torch_rnn.py --backends fused,fused-python). Without torch.jit.script, the Python ones.
     """
     if not _FUSED_LOOPS:
-        loops = (_lstm_fused_forward_loop, _lstm_fused_backward_loop)
+        python_loops = (_lstm_fused_forward_loop, _lstm_fused_backward_loop)
+        loops = python_loops
         script = getattr(getattr(torch, "jit", None), "script", None)
         if script is not None:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")      # jit.script's deprecation notice
-                    loops = tuple(script(fn) for fn in loops)
+                    loops = tuple(script(fn) for fn in python_loops)
             except Exception:  # a torch whose TorchScript cannot compile them: stay in Python
-                loops = (_lstm_fused_forward_loop, _lstm_fused_backward_loop)
+                loops = python_loops
         _FUSED_LOOPS["lstm"] = loops
     return _FUSED_LOOPS["lstm"]
 
@@ -377,8 +378,8 @@ class _LSTMFused(torch.autograd.Function):
     def forward(ctx, xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, reverse: bool):
         T, N, G = xw.shape
         H = G // 4
-        # A contiguous (H, 4H) copy of Wh, made once: BLAS runs the per-step product on it
-        # faster than on the transposed view.
+        # A contiguous (H, 4H) copy of Wh, made once: on an Intel CPU BLAS ran the per-step
+        # product on it faster than on the transposed view (on an AMD EPYC: the same, in noise).
         w_t = w_hh.t().contiguous()
         hs = xw.new_empty((T + 1, N, H))     # hs[s] = state before processing step s
         cs = xw.new_empty((T + 1, N, H))
