@@ -102,7 +102,7 @@ def test_parity_with_torch_nn(kind, config):
 
 
 @pytest.mark.parametrize("backend", ["script", "fused"])
-@pytest.mark.parametrize("config", ["2layers", "3layers_bidir", "no_bias"])
+@pytest.mark.parametrize("config", ["2layers", "3layers_bidir", "no_bias", "batch_first"])
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_fast_backends_match_torch_nn(kind, config, backend):
     ours, ref = make_pair(kind, config, backend=backend)
@@ -266,6 +266,34 @@ def test_fused_backend_rejects_double_backward():
     x = torch.randn(T, N, D, dtype=DT, requires_grad=True)
     with pytest.raises(RuntimeError, match="create_graph"):
         torch.autograd.grad(m(x)[0].sum(), x, create_graph=True)
+
+
+def test_fused_lstm_backward_runs_once_with_a_clear_error():
+    """The fused LSTM's backward takes its forward buffers over in place (no page faults on
+    fresh memory), so a second backward through the same graph must fail loudly, not return
+    gradients computed from overwritten buffers."""
+    m = LSTM(D, H, dtype=DT, backend="fused")
+    x = torch.randn(T, N, D, dtype=DT, requires_grad=True)
+    loss = m(x)[0].sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_fused_lstm_short_sequences_match_torch_nn(steps, bidirectional):
+    """T = 1 and 2: the edge cases of the backward loop and of dWh's split into the first
+    step and the rest."""
+    torch.manual_seed(4)
+    ref = nn.LSTM(D, H, num_layers=2, bidirectional=bidirectional, dtype=DT)
+    ours = LSTM(D, H, num_layers=2, bidirectional=bidirectional, dtype=DT, backend="fused")
+    ours.load_state_dict(ref.state_dict())
+    g = torch.Generator().manual_seed(6)
+    dirs = 2 if bidirectional else 1
+    x = torch.randn(steps, N, D, generator=g, dtype=DT).requires_grad_()
+    hx = tuple(torch.randn(2 * dirs, N, H, generator=g, dtype=DT).requires_grad_() for _ in "hc")
+    assert_same(run(ours, x, hx), run(ref, x, hx))
 
 
 @pytest.mark.parametrize("make, match", [

@@ -280,60 +280,61 @@ class _RNNFused(torch.autograd.Function):
         return dxw, dh, dw_hh, None, None
 
 
-def _lstm_fused_forward_loop(xs: List[Tensor], w_t: Tensor, hs: Tensor, cs: Tensor,
-                             tcs: Tensor, acts: Tensor) -> None:
-    """The forward time loop of :class:`_LSTMFused`, writing into preallocated buffers.
+def _lstm_fused_forward_loop(gates: List[Tensor], w_t: Tensor, hs: List[Tensor], cs: Tensor,
+                             tcs: Tensor) -> None:
+    """The forward time loop of :class:`_LSTMFused`, in place in preallocated buffers.
 
-    xs : T x (N, 4H) in processing order; w_t : (H, 4H) = Wh, contiguous;
-    hs, cs : (T+1, N, H) with hs[0], cs[0] set; tcs : (T, N, H) receives tanh(c[t]);
-    acts : (T, N, 4H) receives i, f, g, o after their nonlinearities.
-    Seven small operations and one addmm per step, on views made once by unbind: indexing
-    inside the loop costs about as much as the small arithmetic it feeds.
+    gates : T x (N, 4H) in processing order, each holding ``x[t] @ Wx + b`` on entry and the
+    gate values i, f, g, o (after their nonlinearities) on exit; w_t : (H, 4H) = Wh,
+    contiguous; hs : T+1 x (N, H), hs[0] the initial state, hs[s+1] receives the state after
+    processing step s; cs : (T+1, N, H) likewise, cs[0] set; tcs : (T, N, H) receives
+    tanh(c[t]). Eight small operations per step, on views made once by unbind: indexing inside
+    the loop costs about as much as the small arithmetic it feeds.
     """
-    T = len(xs)
-    H = hs.size(2)
-    h_l, c_l, tc_l, act_l = hs.unbind(0), cs.unbind(0), tcs.unbind(0), acts.unbind(0)
-    a = torch.empty_like(xs[0])              # pre-activations of the current step (N, 4H)
-    a_g = a[:, 2 * H:3 * H]
+    T = len(gates)
+    H = cs.size(2)
+    c_l, tc_l = cs.unbind(0), tcs.unbind(0)
     for s in range(T):
-        act = act_l[s]
-        torch.addmm(xs[s], h_l[s], w_t, out=a)
-        torch.sigmoid(a, out=act)
-        g = act[:, 2 * H:3 * H]
-        torch.tanh(a_g, out=g)               # g is the tanh gate: overwrite its sigmoid
+        a = gates[s]
+        # In place: the matmul accumulates into the step's input projection (beta = 1) and
+        # the nonlinearities overwrite their own pre-activations, so no step copies (N, 4H).
+        a.addmm_(hs[s], w_t)
+        g = a[:, 2 * H:3 * H]
+        torch.tanh(g, out=g)
+        torch.sigmoid(a[:, :2 * H], out=a[:, :2 * H])
+        torch.sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])
         c = c_l[s + 1]
-        torch.mul(act[:, H:2 * H], c_l[s], out=c)
-        c.addcmul_(act[:, :H], g)
+        torch.mul(a[:, H:2 * H], c_l[s], out=c)
+        c.addcmul_(a[:, :H], g)
         torch.tanh(c, out=tc_l[s])
-        torch.mul(act[:, 3 * H:], tc_l[s], out=h_l[s + 1])
+        torch.mul(a[:, 3 * H:], tc_l[s], out=hs[s + 1])
 
 
-def _lstm_fused_backward_loop(douts: List[Tensor], dh_last: Tensor, dc: Tensor, w_hh: Tensor,
-                              k_c: Tensor, k_o: Tensor, k_ifg: Tensor, f: Tensor,
-                              da_all: Tensor) -> Tensor:
-    """The backward time loop of :class:`_LSTMFused`; fills ``da_all`` (T, N, 4H), returns dc[-1].
+def _lstm_fused_backward_loop(dhs: List[Tensor], dh_last: Tensor, dc: Tensor, w_hh: Tensor,
+                              k_c: Tensor, f: Tensor, ka: Tensor) -> Tensor:
+    """The backward time loop of :class:`_LSTMFused`; returns dc[-1].
 
-    douts : T x (N, H) in processing order; k_c, k_o, f : (T, N, H); k_ifg : (T, N, 3, H).
-    Per step: ``dh = dout[t] + da[t+1] @ Wh.T`` (one addmm), ``dc = dc * f[t+1] + dh * k_c``,
-    ``da_{i,f,g} = dc * k_ifg``, ``da_o = dh * k_o``.
+    dhs : T x (N, H) in processing order, each holding ``dout[t]`` on entry and the total
+    ``dh[t]`` on exit; k_c, f : (T, N, H); ka : (T, N, 4H), holding the local derivatives
+    k_i, k_f, k_g, k_o on entry and da = (da_i, da_f, da_g, da_o) on exit (in place).
+    Per step: ``dh = dout[t] + da[t+1] @ Wh.T`` (one matmul, in place),
+    ``dc = dc * f[t+1] + dh * k_c``, ``da_{i,f,g} = dc * k_{i,f,g}``, ``da_o = dh * k_o``.
     """
-    T = da_all.size(0)
+    T = ka.size(0)
     N = dc.size(0)
     H = dc.size(1)
-    da4 = da_all.view(T, N, 4, H)
-    da_l, da3_l, dao_l = da_all.unbind(0), da4[:, :, :3].unbind(0), da4[:, :, 3].unbind(0)
-    kc_l, ko_l, kifg_l, f_l = k_c.unbind(0), k_o.unbind(0), k_ifg.unbind(0), f.unbind(0)
-    # out= variants throughout: TorchScript would otherwise split a plain addmm into mm + add,
-    # which rounds differently from the Python loop (and costs one more kernel).
-    dh = torch.empty_like(dc)
+    ka4 = ka.view(T, N, 4, H)
+    da_l, k3_l, ko_l = ka.unbind(0), ka4[:, :, :3].unbind(0), ka4[:, :, 3].unbind(0)
+    kc_l, f_l = k_c.unbind(0), f.unbind(0)
     for s in range(T - 1, -1, -1):
+        dh = dhs[s]
         if s == T - 1:
-            torch.add(dh_last, douts[s], out=dh)
+            dh.add_(dh_last)
         else:
-            torch.addmm(douts[s], da_l[s + 1], w_hh, out=dh)   # (N, 4H) @ (4H, H)
+            dh.addmm_(da_l[s + 1], w_hh)     # (N, 4H) @ (4H, H)
         dc = torch.addcmul(dc, dh, kc_l[s])
-        torch.mul(dc.unsqueeze(1), kifg_l[s], out=da3_l[s])
-        torch.mul(dh, ko_l[s], out=dao_l[s])
+        torch.mul(dc.unsqueeze(1), k3_l[s], out=k3_l[s])
+        torch.mul(dh, ko_l[s], out=ko_l[s])
         dc = dc * f_l[s]
     return dc
 
@@ -364,70 +365,92 @@ def _fused_loops():
 
 
 class _LSTMFused(torch.autograd.Function):
-    """``lstm_loop`` with a hand-written backward (the NumPy reference's local derivatives).
+    """One LSTM layer and direction, input projection included, with a hand-written backward.
 
-    Every local derivative that does not depend on the recurrence, e.g. ``g * i (1 - i)``
-    for ``da_i = dc * g * i (1 - i)``, is computed for all T steps at once before the backward
-    loop, which is then left with five small operations and one matmul per step (the addition
-    of ``dout[t]`` rides in the matmul, an addmm). The two loops are
-    :func:`_lstm_fused_forward_loop` and :func:`_lstm_fused_backward_loop`, scripted where
-    torch allows (:func:`_fused_loops`).
+    Forward: ``A = x @ Wx + b`` for all T steps in one matmul, then the time loop
+    :func:`_lstm_fused_forward_loop` adds ``h[t-1] @ Wh`` and applies the gates in place.
+    Backward (the NumPy reference's local derivatives): every local derivative that does not
+    depend on the recurrence, e.g. ``g * i (1 - i)`` for ``da_i = dc * g * i (1 - i)``, is
+    computed for all T steps at once, which leaves :func:`_lstm_fused_backward_loop` with five
+    small operations and one matmul per step; the weight gradients are then one matmul each
+    over all steps: ``dWx = sum_t x[t].T @ da[t]``, ``dWh = sum_t h[t-1].T @ da[t]``,
+    ``db = sum_t da[t]``, ``dx[t] = da[t] @ Wx.T``. Both loops are scripted where torch allows
+    (:func:`_fused_loops`).
     """
 
     @staticmethod
-    def forward(ctx, xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, reverse: bool):
-        T, N, G = xw.shape
-        H = G // 4
+    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
+                b: Optional[Tensor], reverse: bool):
+        T, N, D = x.shape
+        H = w_hh.size(1)
+        x2 = x.reshape(T * N, D)
+        # The gate buffer, owned here: the loop overwrites it step by step with the gate
+        # values i, f, g, o, which backward reuses.
+        acts = (x2 @ w_ih.t() if b is None else torch.addmm(b, x2, w_ih.t())).view(T, N, 4 * H)
         # A contiguous (H, 4H) copy of Wh, made once: on an Intel CPU BLAS ran the per-step
         # product on it faster than on the transposed view (on an AMD EPYC: the same, in noise).
         w_t = w_hh.t().contiguous()
-        hs = xw.new_empty((T + 1, N, H))     # hs[s] = state before processing step s
-        cs = xw.new_empty((T + 1, N, H))
-        tcs = xw.new_empty((T, N, H))        # tanh(c[t]), reused by backward
-        acts = xw.new_empty((T, N, G))       # i, f, g, o after their nonlinearities
-        hs[0] = h0
+        out = x.new_empty((T, N, H))         # time order; the loop writes h[t] straight in
+        cs = x.new_empty((T + 1, N, H))      # processing order: cs[s] = c before step s
+        tcs = x.new_empty((T, N, H))         # tanh(c), processing order, reused by backward
         cs[0] = c0
-        xs = list(xw.unbind(0))
-        if reverse:
-            xs = xs[::-1]                    # processing order
+        gates, hs = list(acts.unbind(0)), list(out.unbind(0))
+        if reverse:                          # processing order
+            gates, hs = gates[::-1], hs[::-1]
         forward_loop, _ = _fused_loops()
-        forward_loop(xs, w_t, hs, cs, tcs, acts)
-        ctx.save_for_backward(w_hh)
-        ctx.hs, ctx.cs, ctx.tcs, ctx.acts, ctx.reverse = hs, cs, tcs, acts, reverse
-        out = hs[1:].flip(0) if reverse else hs[1:].clone()
-        return out, hs[T].clone(), cs[T].clone()
+        forward_loop(gates, w_t, [h0] + hs, cs, tcs)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, out)
+        ctx.has_bias = b is not None
+        ctx.cs, ctx.tcs, ctx.acts, ctx.reverse = cs, tcs, acts, reverse
+        return out, hs[-1].clone(), cs[T].clone()
 
     @staticmethod
     @_first_order_only
     def backward(ctx, dout: Tensor, dh_last: Tensor, dc_last: Tensor):
-        (w_hh,) = ctx.saved_tensors
-        hs, cs, tcs, acts, reverse = ctx.hs, ctx.cs, ctx.tcs, ctx.acts, ctx.reverse
+        if ctx.acts is None:
+            raise RuntimeError("backend='fused': the LSTM's backward reuses its forward buffers "
+                               "and runs once per forward; for retain_graph=True use "
+                               "backend='eager'")
+        x, h0, w_ih, w_hh, out = ctx.saved_tensors
+        cs, tcs, acts, reverse = ctx.cs, ctx.tcs, ctx.acts, ctx.reverse
+        ctx.cs = ctx.tcs = ctx.acts = None
         T, N, H = dout.shape
-        i, f, g, o = acts.chunk(4, 2)                   # (T, N, H) each
-        # Local derivatives for all steps at once; sigmoid' = s (1 - s), tanh' = 1 - tanh^2,
-        # written s - s*s and 1 - g*g: one addcmul each. Into fresh (T, N, H) arrays only
-        # where needed: allocations of that size cost more than the arithmetic.
-        one = dout.new_ones(())
-        k_c = torch.addcmul(one, tcs, tcs, value=-1).mul_(o)  # dh -> dc: o (1 - tanh^2 c)
-        k_o = torch.addcmul(o, o, o, value=-1).mul_(tcs)       # dh -> da_o: tanh(c) o (1 - o)
-        k_ifg = dout.new_empty((T, N, 3, H))
-        torch.addcmul(i, i, i, value=-1, out=k_ifg[:, :, 0]).mul_(g)  # dc -> da_i: g i (1 - i)
-        torch.addcmul(f, f, f, value=-1, out=k_ifg[:, :, 1]).mul_(cs[:T])  # c[t-1] f (1 - f)
-        torch.addcmul(one, g, g, value=-1, out=k_ifg[:, :, 2]).mul_(i)  # dc -> da_g: i (1 - g^2)
-        da_all = dout.new_empty((T, N, 4 * H))          # processing order
-        douts = list(dout.unbind(0))
-        if reverse:
-            douts = douts[::-1]              # processing order
+        D = x.size(2)
+        # Everything up to the loop in processing order. The forward's buffers are dead after
+        # this backward, so they take the local derivatives and then da in place: fresh
+        # memory of this size costs a page fault per 4 KiB, more than the arithmetic.
+        h = out.flip(0) if reverse else out
+        ka = acts.flip(0) if reverse else acts          # (T, N, 4H): i, f, g, o
+        i, f, g, o = ka.chunk(4, 2)                     # (T, N, H) each
+        # Local derivatives for all steps at once, in as few passes over (T, N, H) as the
+        # formulas allow. With h = o tanh(c), sigmoid' = s (1 - s), tanh' = 1 - tanh^2:
+        k_c = torch.addcmul(o, h, tcs, value=-1, out=tcs)  # dh -> dc: o (1 - tanh^2 c)
+        torch.addcmul(h, h, o, value=-1, out=o)         # k_o, dh -> da_o: tanh(c) o (1 - o)
+        f_keep = i * g                                  # i g first, then f (the loop needs f)
+        torch.addcmul(i, f_keep, g, value=-1, out=g)    # k_g, dc -> da_g: i (1 - g^2)
+        torch.addcmul(f_keep, f_keep, i, value=-1, out=i)  # k_i, dc -> da_i: g i (1 - i)
+        f_keep.copy_(f)
+        torch.addcmul(f, f, f, value=-1, out=f).mul_(cs[:T])  # k_f, dc -> da_f: c[t-1] f (1 - f)
+        # A private copy: the loop adds into it in place.
+        dhs = dout.flip(0) if reverse else dout.clone(memory_format=torch.contiguous_format)
         _, backward_loop = _fused_loops()
-        dc = backward_loop(douts, dh_last, dc_last, w_hh, k_c, k_o, k_ifg, f, da_all) if T \
-            else dc_last
-        dh = torch.mm(da_all[0], w_hh) if T else dh_last  # (N, 4H) @ (4H, H)
+        dc = backward_loop(list(dhs.unbind(0)), dh_last, dc_last, w_hh, k_c, f_keep, ka)
+        da_all = ka                                     # (T, N, 4H), processing order
+        need = ctx.needs_input_grad
+        dh0 = torch.mm(da_all[0], w_hh) if need[1] else None  # (N, 4H) @ (4H, H)
         dw_hh = None
-        if ctx.needs_input_grad[3]:
-            dw_hh = da_all.reshape(T * N, 4 * H).t() @ hs[:T].reshape(T * N, H)  # (4H, H)
-        dxw = da_all.flip(0) if reverse else da_all
-        ctx.hs = ctx.cs = ctx.tcs = ctx.acts = None
-        return dxw, dh, dc, dw_hh, None
+        if need[4]:
+            # dWh = sum_s da[s].T @ h_prev[s], with h_prev = (h0, h[0], ..., h[T-2]) in
+            # processing order: the first term on its own, the rest one matmul.
+            dw_hh = torch.addmm(da_all[0].t() @ h0, da_all[1:].reshape(-1, 4 * H).t(),
+                                h[:-1].reshape(-1, H))  # (4H, H)
+        if reverse:
+            da_all = da_all.flip(0)          # back to time order, to pair with x
+        da2 = da_all.reshape(T * N, 4 * H)
+        dx = (da2 @ w_ih).view(T, N, D) if need[0] else None          # (TN, 4H) @ (4H, D)
+        dw_ih = da2.t() @ x.reshape(T * N, D) if need[3] else None   # (4H, D)
+        db = da2.sum(0) if ctx.has_bias and need[5] else None
+        return dx, dh0, dc if need[2] else None, dw_ih, dw_hh, db, None
 
 
 class _GRUFused(torch.autograd.Function):
@@ -665,13 +688,14 @@ class _RNNBase(nn.Module):
             b = b_ih
         else:
             b = b_ih + b_hh
+        if backend == "fused" and self._kind == "lstm":
+            # Both steps in one autograd.Function, which owns the (T, N, 4H) buffer.
+            out, h, c = _LSTMFused.apply(x, states[0], states[1], w_ih, w_hh, b, reverse)
+            return out, [h, c]
         x2 = x.reshape(T * N, D_in)
         xw = (x2 @ w_ih.t() if b is None else torch.addmm(b, x2, w_ih.t())).view(T, N, -1)
         # Step 2: the recurrence.
         if backend == "fused":
-            if self._kind == "lstm":
-                out, h, c = _LSTMFused.apply(xw, states[0], states[1], w_hh, reverse)
-                return out, [h, c]
             if self._kind == "gru":
                 out, h = _GRUFused.apply(xw, states[0], w_hh, b_hh, reverse)
                 return out, [h]
