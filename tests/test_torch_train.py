@@ -263,3 +263,36 @@ def test_wikitext_benchmark_runs_seeds_and_noise_floor(tmp_path, capsys):
     assert all(abs(float(d.rstrip("%"))) < 0.01 for d in same.group(1).split(", "))
     assert "(torch.nn, 1 ulp - torch.nn.LSTM)" in out and "(course_lib, 1 ulp - course_lib)" in out
     assert re.search(r"mean test perplexities: .* \(target <= 2%\): PASS", out)
+
+
+def test_fused_gradient_check_passes_and_catches_a_planted_bug(tmp_path, capsys, monkeypatch):
+    """benchmarks/check_fused_gradients.py on a tiny WikiText-style folder: the fused LSTM's
+    gradients match eager's at every step; a fused backward that forgets the forget gate on the
+    cell-state path (dc[t-1] = dc[t] instead of dc[t] * f[t], a real BPTT slip) is reported
+    and fails the run."""
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    try:
+        import check_fused_gradients as check
+    finally:
+        sys.path.pop(0)
+    import course_lib.torch_rnn.modules as modules_mod
+
+    lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(10)) for i in range(80)]
+    (tmp_path / "valid.txt").write_text("\n".join(lines[:60]) + "\n")
+    (tmp_path / "test.txt").write_text("\n".join(lines[60:]) + "\n")
+    argv = ["--data", str(tmp_path), "--epochs", "2", "--emsize", "8", "--nhid", "8",
+            "--batch-size", "4", "--bptt", "5", "--eval-batch-size", "2", "--lr", "1",
+            "--max-batches", "3", "--threads", "1", "--every", "1"]
+    assert check.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("gradient rel. difference") == 6 and "test ppl" in out and ": PASS" in out
+
+    forward_loop, backward_loop = modules_mod._fused_loops()
+
+    def buggy_backward_loop(dhs, dh_last, dc, w_hh, k_c, f, ka):
+        return backward_loop(dhs, dh_last, dc, w_hh, k_c, torch.ones_like(f), ka)
+
+    monkeypatch.setitem(modules_mod._FUSED_LOOPS, "lstm", (forward_loop, buggy_backward_loop))
+    assert check.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "OVER TOLERANCE" in out and "FAIL" in out
