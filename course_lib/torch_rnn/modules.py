@@ -433,10 +433,10 @@ class _LSTMFused(torch.autograd.Function):
         # formulas allow. With h = o tanh(c), sigmoid' = s (1 - s), tanh' = 1 - tanh^2:
         k_c = torch.addcmul(o, h, tcs, value=-1, out=tcs)  # dh -> dc: o (1 - tanh^2 c)
         torch.addcmul(h, h, o, value=-1, out=o)         # k_o, dh -> da_o: tanh(c) o (1 - o)
-        f_keep = i * g                                  # i g first, then f (the loop needs f)
-        torch.addcmul(i, f_keep, g, value=-1, out=g)    # k_g, dc -> da_g: i (1 - g^2)
-        torch.addcmul(f_keep, f_keep, i, value=-1, out=i)  # k_i, dc -> da_i: g i (1 - i)
-        f_keep.copy_(f)
+        ig = i * g
+        torch.addcmul(i, ig, g, value=-1, out=g)        # k_g, dc -> da_g: i (1 - g^2)
+        torch.addcmul(ig, ig, i, value=-1, out=i)       # k_i, dc -> da_i: g i (1 - i)
+        f_keep = ig.copy_(f)                 # the loop needs f; its slot takes k_f
         torch.addcmul(f, f, f, value=-1, out=f).mul_(cs[:T])  # k_f, dc -> da_f: c[t-1] f (1 - f)
         # A private copy: the loop adds into it in place.
         dhs = dout.flip(0) if reverse else dout.clone(memory_format=torch.contiguous_format)
