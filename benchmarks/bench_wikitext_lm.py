@@ -136,8 +136,9 @@ def _run_one(args, impl: str, seed: int):
     return impl, seed, hist["valid_ppl"], ppl, tok_s, seconds
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The data, model and training options, with word_language_model's defaults (shared with
+    check_fused_gradients.py, which replays the same run)."""
     p.add_argument("--data", default=DEFAULT_DATA, help=f"WikiText-2 folder (default {DEFAULT_DATA})")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--max-batches", type=int, default=None, help="training batches per epoch (quick check)")
@@ -151,6 +152,11 @@ def main(argv=None) -> int:
     p.add_argument("--bptt", type=int, default=35)
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--eval-batch-size", type=int, default=10)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_run_arguments(p)
     p.add_argument("--seed", type=int, nargs="+", default=[1111],
                    help="one or more seeds (initial weights and dropout); several seeds report the "
                         "mean perplexity of each implementation")

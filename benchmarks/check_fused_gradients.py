@@ -37,7 +37,7 @@ sys.path.insert(0, HERE)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from bench_wikitext_lm import DEFAULT_DATA, load_wikitext  # noqa: E402
+from bench_wikitext_lm import add_run_arguments, load_wikitext  # noqa: E402
 from course_lib.data.batching import batchify, get_batch  # noqa: E402
 from course_lib.metrics import perplexity  # noqa: E402
 from course_lib.torch_rnn.models import RNNLM, detach_hidden  # noqa: E402
@@ -65,20 +65,9 @@ def _grads(model, params, backend, x, y, hidden, clip):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default=DEFAULT_DATA, help="folder with valid.txt and test.txt")
+    add_run_arguments(p)
     p.add_argument("--seed", type=int, default=1111)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--max-batches", type=int, default=None, help="stop each epoch after this many")
-    p.add_argument("--emsize", type=int, default=200)
-    p.add_argument("--nhid", type=int, default=200)
-    p.add_argument("--nlayers", type=int, default=2)
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--lr", type=float, default=20.0)
-    p.add_argument("--clip", type=float, default=0.25)
-    p.add_argument("--bptt", type=int, default=35)
-    p.add_argument("--batch-size", type=int, default=20)
-    p.add_argument("--eval-batch-size", type=int, default=10)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--every", type=int, default=100, help="print every this many steps")
     p.add_argument("--tolerance", type=float, default=1e-5,
                    help="largest relative gradient difference accepted at any step")
@@ -128,7 +117,8 @@ def main(argv=None) -> int:
                 for q in params:
                     q.add_(q.grad, alpha=-lr)   # the fused gradient, clipped
             step += 1
-        val = evaluate(model, test_t, args.bptt, args.eval_batch_size)
+        val = evaluate(model, test_t, args.bptt, args.eval_batch_size,
+                       max_batches=args.max_eval_batches)
         print(f"epoch {epoch}: test ppl {perplexity(val):.2f} (lr {lr:g})", flush=True)
         if best is None or val < best:
             best = val

@@ -231,20 +231,32 @@ def test_cli_main_on_a_wikitext_style_folder(tmp_path, capsys):
     assert ckpt["epoch"] == 2 and ckpt["config"]["rnn_type"] == "GRU" and len(ckpt["vocab"]) == 11
 
 
+def _benchmark(name):
+    """A script of benchmarks/ imported as a module (they import each other by file name)."""
+    import importlib
+
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def _tiny_wikitext(folder):
+    """A WikiText-style folder (valid.txt for training, test.txt) of 23 words, 80 lines."""
+    lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(10)) for i in range(80)]
+    (folder / "valid.txt").write_text("\n".join(lines[:60]) + "\n")
+    (folder / "test.txt").write_text("\n".join(lines[60:]) + "\n")
+
+
 def test_wikitext_benchmark_runs_seeds_and_noise_floor(tmp_path, capsys):
     """benchmarks/bench_wikitext_lm.py end to end on a tiny WikiText-style folder: two seeds,
     both implementations and their one-ulp twins. A few SGD steps in float32 are far too few
     for round-off to grow, so course_lib and torch.nn must report the same perplexities."""
     import re
 
-    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-    try:
-        import bench_wikitext_lm as bench
-    finally:
-        sys.path.pop(0)
-    lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(10)) for i in range(80)]
-    (tmp_path / "valid.txt").write_text("\n".join(lines[:60]) + "\n")
-    (tmp_path / "test.txt").write_text("\n".join(lines[60:]) + "\n")
+    bench = _benchmark("bench_wikitext_lm")
+    _tiny_wikitext(tmp_path)
     from course_lib.torch_rnn import get_backend, set_backend
 
     before = get_backend()          # the benchmark sets the process-wide back end
@@ -270,16 +282,10 @@ def test_fused_gradient_check_passes_and_catches_a_planted_bug(tmp_path, capsys,
     gradients match eager's at every step; a fused backward that forgets the forget gate on the
     cell-state path (dc[t-1] = dc[t] instead of dc[t] * f[t], a real BPTT slip) is reported
     and fails the run."""
-    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-    try:
-        import check_fused_gradients as check
-    finally:
-        sys.path.pop(0)
     import course_lib.torch_rnn.modules as modules_mod
 
-    lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(10)) for i in range(80)]
-    (tmp_path / "valid.txt").write_text("\n".join(lines[:60]) + "\n")
-    (tmp_path / "test.txt").write_text("\n".join(lines[60:]) + "\n")
+    check = _benchmark("check_fused_gradients")
+    _tiny_wikitext(tmp_path)
     argv = ["--data", str(tmp_path), "--epochs", "2", "--emsize", "8", "--nhid", "8",
             "--batch-size", "4", "--bptt", "5", "--eval-batch-size", "2", "--lr", "1",
             "--max-batches", "3", "--threads", "1", "--every", "1"]
