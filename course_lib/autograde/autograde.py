@@ -239,7 +239,12 @@ _LIB_HASH = {}
 
 
 def course_fingerprint(notebooks) -> str:
-    """A hash of course_lib's source and the assignment's test cells: what a worker compares."""
+    """A hash of course_lib's source and the assignment's test cells: what a worker compares.
+
+    ``notebooks`` is a task's tuple of NotebookSpec, or the SubmissionTask itself.
+    """
+    if isinstance(notebooks, SubmissionTask):
+        notebooks = notebooks.notebooks
     if "lib" not in _LIB_HASH:
         h = hashlib.sha256()
         root = Path(__file__).resolve().parents[1]
@@ -655,17 +660,22 @@ class Autograder:
             if runner is not None:
                 runner.close()
             wall = time.monotonic() - t0
-            problems = integrity_check(gb, self.assignment)
-        results.sort(key=lambda r: r.student)
-        flag_copies(self, results)
+            results.sort(key=lambda r: r.student)
+            problems = self.finish(gb, results)
         return {"results": results, "integrity": problems, "wall_s": wall,
                 "record_s": record_s if tasks else 0.0, "graded": len(tasks),
                 "skipped": len(results) - len(tasks), "protections": protections_available()}
 
+    def finish(self, gb, results: list) -> list:
+        """After the last record: flag copied answers (in ``results``), return the gradebook's
+        integrity problems (empty when sound)."""
+        flag_copies(self, results)
+        return integrity_check(gb, self.assignment)
+
     def _record_safely(self, gb, task: SubmissionTask, outcome) -> SubmissionResult:
         try:
             return self.record_outcome(gb, outcome)
-        except Exception as exc:
+        except Exception as exc:  # never lose the run: this submission is regraded next time
             gb.db.rollback()
             return SubmissionResult(student=task.student, status=Status.GRADER_FAILED.value,
                                     reason=f"recording failed: {type(exc).__name__}: {exc}")
