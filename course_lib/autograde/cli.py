@@ -1,7 +1,7 @@
 """``rnn-course``: the instructor's workflow, one command per step.
 
     rnn-course release [ASSIGNMENT...]
-    rnn-course collect ASSIGNMENT PATH [--roster CSV]
+    rnn-course collect ASSIGNMENT PATH [--roster CSV] [--lms canvas|moodle|folder]
     rnn-course autograde ASSIGNMENT [--jobs N] [--timeout S] [--memory-mb M] [--student ID] [--force]
     rnn-course feedback ASSIGNMENT
     rnn-course export --csv FILE
@@ -79,13 +79,24 @@ def cmd_release(args) -> int:
 
 def cmd_collect(args) -> int:
     from .collect import collect
+    from .text import printable
 
     course = Course(args.course_dir)
-    rows = collect(course, args.assignment, args.path, roster=args.roster)
-    table([[r.student, r.status, r.note] for r in rows], ["student", "status", "note"])
-    n_ok = sum(r.status in ("ok", "renamed") for r in rows)
-    print(f"{n_ok} of {len(rows)} students have a complete submission of {args.assignment}")
-    return 0 if rows and all(r.status in ("ok", "renamed") for r in rows) else 1
+    rep = collect(course, args.assignment, args.path, roster=args.roster, lms=args.lms)
+    print(f"layout: {rep.layout} ({rep.how})")
+    table([[printable(r.student, 60), printable(r.name, 40), r.status, printable(r.note, 600)]
+           for r in rep.rows], ["student", "name", "status", "note"])
+    if rep.choices:
+        print("\nseveral files for one notebook: the newest was collected")
+        table([[printable(c.student, 60), c.notebook, printable(c.chosen, 80),
+                printable(", ".join(c.over), 200), c.why] for c in rep.choices],
+              ["student", "notebook", "collected", "instead of", "why"])
+    complete = ("ok", "renamed", "late")
+    students = [r for r in rep.rows if not r.student.startswith("(")]
+    n_ok = sum(r.status in complete for r in students)
+    print(f"{n_ok} of {len(students)} students have a complete submission of {args.assignment} "
+          "(not-attempted: no answer cell changed from the release)")
+    return 0 if students and all(r.status in complete for r in rep.rows) else 1
 
 
 def cmd_autograde(args) -> int:
@@ -153,7 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("collect", help="take submissions from a folder or an LMS zip")
     c.add_argument("assignment", metavar="ASSIGNMENT")
     c.add_argument("path", metavar="PATH")
-    c.add_argument("--roster", metavar="CSV", help="CSV with column id (+ names, email)")
+    c.add_argument("--roster", metavar="CSV", help="Canvas gradebook export, Moodle grading "
+                   "worksheet, or a CSV with column id (+ first_name, last_name, email)")
+    c.add_argument("--lms", choices=["canvas", "moodle", "folder"], default=None,
+                   help="the download's layout (default: detected from its names)")
     c.set_defaults(func=cmd_collect)
 
     a = sub.add_parser("autograde", help="grade submissions in parallel sandboxes")
