@@ -84,8 +84,9 @@ def cmd_collect(args) -> int:
     course = Course(args.course_dir)
     rep = collect(course, args.assignment, args.path, roster=args.roster, lms=args.lms)
     print(f"layout: {rep.layout} ({rep.how})")
-    table([[printable(r.student, 60), printable(r.name, 40), r.status, printable(r.note, 600)]
-           for r in rep.rows], ["student", "name", "status", "note"])
+    # CollectRow's fields are escaped already (course_lib.autograde.text.printable)
+    table([[r.student, r.name, r.status, r.note] for r in rep.rows],
+          ["student", "name", "status", "note"])
     if rep.choices:
         print("\nseveral files for one notebook: the newest was collected")
         table([[printable(c.student, 60), c.notebook, printable(c.chosen, 80),

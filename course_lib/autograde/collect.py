@@ -47,9 +47,15 @@ class CollectRow:
     """One line of collect's table: a student, or a download entry that names none."""
 
     student: str
-    status: str  # ok | renamed | late | not-attempted | missing | no-submission | not-on-roster | rejected
+    status: str  # ok renamed late not-attempted unreadable missing no-submission not-on-roster rejected
     note: str = ""
     name: str = ""
+
+    def __post_init__(self):
+        # every field may hold what a student wrote: escaped once, here, for every reader
+        self.student = printable(self.student, 100)
+        self.note = printable(self.note, 1000)
+        self.name = printable(self.name, 60)
 
 
 @dataclass
@@ -97,6 +103,12 @@ class Entry:
         if len(data) > limit:
             raise ValueError(f"larger than the limit of {limit // 2**20} MiB")
         return data
+
+
+def _short(value, limit: int) -> str:
+    """``value`` cut to ``limit`` characters (escaping happens once, in CollectRow)."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _no_follow(path, flags):
@@ -186,12 +198,12 @@ class Submission:
 def _add(subs: dict, key: str, display: str, original: str, e: Entry) -> Submission:
     sub = subs.setdefault(key, Submission(key, display))
     if display != sub.display:
-        sub.notes.append(f"also named {printable(display, 60)} in the download")
+        sub.notes.append(f"also named {_short(display, 60)} in the download")
     if e.kind != "file":
         why = {"link": "a link", "unsafe": "a path outside the submission",
                "other": "not a regular file"}.get(e.kind)
         if why:
-            sub.notes.append(f"skipped {printable(original, 80)}: {why}")
+            sub.notes.append(f"skipped {_short(original, 80)}: {why}")
     elif original:
         sub.files.append((original, e))
     return sub
@@ -200,8 +212,10 @@ def _add(subs: dict, key: str, display: str, original: str, e: Entry) -> Submiss
 def _stray(rows: list, e: Entry, why: str) -> None:
     if e.kind == "unsafe":
         why = "a path that leaves the download (../ or absolute): skipped"
+    elif e.kind in ("link", "other"):
+        why = "a link or special file (never followed): skipped"
     rows.append(CollectRow("(download)", "rejected",
-                           f"{printable('/'.join(e.parts), 100)}: {why}"))
+                           f"{_short('/'.join(e.parts), 100)}: {why}"))
 
 
 def group_folder(entries: list, assignment: str) -> tuple:
@@ -225,7 +239,7 @@ def group_folder(entries: list, assignment: str) -> tuple:
         if not rel or e.kind == "dir":
             continue
         if len(rel) > 1 and e.kind == "file":
-            sub.notes.append(f"ignored {printable('/'.join(rel), 80)}: in a subfolder")
+            sub.notes.append(f"ignored {_short('/'.join(rel), 80)}: in a subfolder")
             continue
         _add(subs, student, student, "/".join(rel), e)
     return subs, stray
@@ -270,7 +284,7 @@ def group_moodle(entries: list) -> tuple:
             _add(subs, name.lms_id, name.display, e.parts[1], e)
         elif not name.original and len(e.parts) > 2:
             _add(subs, name.lms_id, name.display, "", e).notes.append(
-                f"ignored {printable('/'.join(e.parts[1:]), 80)}: in a subfolder")
+                f"ignored {_short('/'.join(e.parts[1:]), 80)}: in a subfolder")
         else:
             subs.setdefault(name.lms_id, Submission(name.lms_id, name.display))
     return subs, stray
@@ -330,9 +344,9 @@ def choose_notebooks(sub: Submission, expected: list) -> tuple:
     for original, e in sub.files:
         if not original.lower().endswith(".ipynb"):
             if original != "timestamp.txt":
-                notes.append(f"ignored {printable(original, 80)}: not a notebook")
+                notes.append(f"ignored {_short(original, 80)}: not a notebook")
         elif e.size > MAX_FILE_BYTES:
-            notes.append(f"refused {printable(original, 80)}: declares {e.size} bytes, over "
+            notes.append(f"refused {_short(original, 80)}: declares {e.size} bytes, over "
                          f"the {MAX_FILE_BYTES // 2**20} MiB limit")
         else:
             notebooks.append((original, e))
@@ -345,7 +359,7 @@ def choose_notebooks(sub: Submission, expected: list) -> tuple:
             choices.append(Choice(sub.key, name, best[0], over, why))
         chosen[name] = best
     used = {o for o, _ in chosen.values()} | {o for c in choices for o in c.over}
-    notes += [f"ignored {printable(o, 80)}: not one of the assignment's notebooks"
+    notes += [f"ignored {_short(o, 80)}: not one of the assignment's notebooks"
               for o, _ in notebooks if o not in used]
     return chosen, choices, notes
 
@@ -433,14 +447,14 @@ def collect_one(course: Course, assignment: str, student: str, sub: Submission,
         try:
             data = e.read(min(MAX_FILE_BYTES, budget[0]))
         except _BAD_ENTRY as exc:
-            notes.append(f"could not read {printable(original, 80)}: {type(exc).__name__}: "
-                         f"{printable(exc, 100)}")
+            notes.append(f"could not read {_short(original, 80)}: {type(exc).__name__}: "
+                         f"{_short(exc, 100)}")
             continue
         budget[0] -= len(data)
         (dest / f"{name}.ipynb").write_bytes(data)
         written[name] = attempted(data, answers[name])
         if original != f"{name}.ipynb":
-            notes.append(f"renamed '{printable(original, 80)}' -> '{name}.ipynb'")
+            notes.append(f"renamed '{_short(original, 80)}' -> '{name}.ipynb'")
     ts = _timestamp(sub, chosen, layout)
     if ts:
         (dest / "timestamp.txt").write_text(ts + "\n", encoding="utf-8")
@@ -491,14 +505,14 @@ def _match(subs: dict, roster: Roster | None, layout: str) -> tuple:
     for key, sub in sorted(subs.items()):
         st = by_lms.get(key)
         if st is None and roster and layout != "folder":
-            files = ", ".join(printable(o, 60) for o, _ in sub.files) or "no files"
-            rows.append(CollectRow(printable(key, 60), "not-on-roster",
-                                   f"{layout} id {printable(key, 30)} matches no roster row; "
-                                   f"nothing collected ({files})", printable(sub.display, 60)))
+            files = ", ".join(_short(o, 60) for o, _ in sub.files) or "no files"
+            rows.append(CollectRow(key, "not-on-roster",
+                                   f"{layout} id {_short(key, 30)} matches no roster row; "
+                                   f"nothing collected ({files})", sub.display))
             continue
         sid = st.student_id if st else key
-        if not SAFE_ID.match(sid) or sid in (".", ".."):
-            rows.append(CollectRow(printable(sid, 60), "rejected",
+        if not SAFE_ID.match(sid) or sid in (".", "..") or printable(sid, 100) != sid:
+            rows.append(CollectRow(sid, "rejected",
                                    "not usable as a student id (a folder name)"))
             continue
         if roster and st is None:
@@ -539,7 +553,7 @@ def collect(course: Course, assignment: str, path, roster=None, lms: str | None 
     for sid, sub in tqdm(sorted(matched.items()), desc=f"collect {assignment}", unit="sub",
                          disable=not progress, file=sys.stderr):
         row, ch, rec = collect_one(course, assignment, sid, sub, infos, layout, budget)
-        row.name = names.get(sid) or row.name
+        row.name = printable(names[sid], 60) if names.get(sid) else row.name
         rows.append(row)
         choices += ch
         record.append(rec)

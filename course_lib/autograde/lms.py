@@ -187,10 +187,10 @@ def read_lms_roster(path) -> Roster:
         if st is None:
             continue
         if not SAFE_ID.match(st.student_id) or st.student_id in (".", ".."):
-            problems.append(f"roster line {i}: id {printable(st.student_id)} is not usable as "
+            problems.append(f"roster line {i}: id {st.student_id!r} is not usable as "
                             "a folder name; left out")
         elif st.lms_id in seen:
-            problems.append(f"roster line {i}: duplicate id {printable(st.lms_id)}; "
+            problems.append(f"roster line {i}: duplicate id {st.lms_id}; "
                             "the first row is kept")
         else:
             seen.add(st.lms_id)
