@@ -216,7 +216,8 @@ def _config(course: Course, infos: list):
     cfg = Config(course.config)
     cfg.GenerateFeedback.preprocessors = [RedactHiddenTests, SanitizeHTML, GetGrades,
                                           CSSHTMLHeaderPreprocessor]
-    cfg.HTMLExporter.sanitize_html = True  # markdown cells and outputs both
+    cfg.SanitizeHTML.enabled = True  # nbconvert's preprocessors are off unless enabled
+    cfg.HTMLExporter.sanitize_html = True  # and the template's own filter, where it applies
     cfg.RedactHiddenTests.hidden = hidden_lines([c for i in infos for c in i.source_cells])
     package = Path(__file__).resolve().parents[2]
     cfg.RedactHiddenTests.grader_paths = [[str(course.root), "<course>"],
