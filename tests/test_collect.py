@@ -172,7 +172,8 @@ def test_untouched_release_is_not_attempted(course, tmp_path):
     rc, out = run_cli("--course-dir", course.root, "collect", "tiny", folder)
     lazy = [ln for ln in out.splitlines() if ln.startswith("lazy")][0]
     assert "not-attempted" in lazy and "no answer cell changed" in lazy
-    assert "1 of 2 students have a complete submission" in out and rc == 1
+    assert "1 of 2 students have a complete submission of tiny; 1 not attempted" in out
+    assert rc == 0  # both collected as submitted
 
 
 # -- folder downloads: students are the top-level folders ------------------------------------
@@ -190,6 +191,14 @@ def test_nested_assignment_folder_is_not_a_student(course, tmp_path):
     assert not course.submitted_dir("absent", "tiny").exists()
     assert sorted(r.student for r in rep.rows) == ["attacker", "victim"]
     assert "ignored victim/tiny/tiny.ipynb: in a subfolder" in row_of(rep, "attacker").note
+
+
+def test_zip_without_folder_entries(course, tmp_path):
+    z = make_zip(tmp_path / "plain.zip", [("wrap/alice/tiny/tiny.ipynb", GOOD, None, "file"),
+                                          ("wrap/bob/tiny.ipynb", BAD, None, "file")])
+    rep = collect(course, "tiny", z, progress=False)
+    assert {r.student: r.status for r in rep.rows} == {"alice": "ok", "bob": "ok"}
+    assert submitted(course, "alice") == GOOD and submitted(course, "bob") == BAD
 
 
 def test_extra_subfolder_does_not_hide_flat_submissions(course, tmp_path):

@@ -278,3 +278,39 @@ def test_redaction_of_outputs_unit():
     text.encode("utf-8")  # no lone surrogate is left
     assert "secret" not in text and "<course>/x" in text and "\x1b" not in text
     assert task_labels(nb.cells) == {}  # no grade cell here
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+READ_FEEDBACK = """() => ({
+  scroll_width: document.documentElement.scrollWidth,
+  points: Array.from(document.querySelectorAll('.panel-heading .pull-right'))
+      .filter(e => e.textContent.includes('Score:'))
+      .map(e => { const r = e.getBoundingClientRect(); return [r.left, r.right, r.width]; }),
+  math: document.querySelectorAll('mjx-container').length,
+  title: document.title,
+})"""
+
+
+@pytest.mark.browser
+def test_feedback_page_in_a_browser_at_1280px(canvas):
+    """Points in view without a horizontal scrollbar, MathJax rendered offline, no script run."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium not found (Debian package `chromium`)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    page_path = canvas["course"].feedback_dir("107", "tiny") / "tiny.html"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        remote = []
+        page.route(re.compile(r"^(?!file:).*"), lambda r: (remote.append(r.request.url),
+                                                          r.abort()))
+        page.goto(page_path.as_uri())
+        page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0",
+                               timeout=20000)
+        seen = page.evaluate(READ_FEEDBACK)
+        browser.close()
+    assert remote == []
+    assert seen["scroll_width"] <= 1280, seen
+    assert len(seen["points"]) >= 2 and all(0 <= left and right <= 1280 and width > 0
+                                            for left, right, width in seen["points"]), seen
+    assert seen["math"] >= 1 and "pwned" not in seen["title"]

@@ -95,9 +95,12 @@ def cmd_collect(args) -> int:
     complete = ("ok", "renamed", "late")
     students = [r for r in rep.rows if not r.student.startswith("(")]
     n_ok = sum(r.status in complete for r in students)
-    print(f"{n_ok} of {len(students)} students have a complete submission of {args.assignment} "
-          "(not-attempted: no answer cell changed from the release)")
-    return 0 if students and all(r.status in complete for r in rep.rows) else 1
+    lazy = sum(r.status == "not-attempted" for r in students)
+    print(f"{n_ok} of {len(students)} students have a complete submission of {args.assignment}"
+          + (f"; {lazy} not attempted (no answer cell changed from the release)" if lazy else ""))
+    # an untouched release was collected as it is: collect's own job is done
+    return 0 if students and all(r.status in complete + ("not-attempted",)
+                                 for r in rep.rows) else 1
 
 
 def cmd_autograde(args) -> int:

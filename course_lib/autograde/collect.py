@@ -221,8 +221,9 @@ def _stray(rows: list, e: Entry, why: str) -> None:
 def group_folder(entries: list, assignment: str) -> tuple:
     """``<student>/<assignment>/*`` or ``<student>/*``: students are the top-level folders."""
     subs, stray = {}, []
-    nested = {e.parts[0] for e in entries
-              if len(e.parts) >= 2 and e.parts[1] == assignment and e.kind == "dir"}
+    # zips often list no folder entries: <student>/<assignment>/ is known by what is inside
+    nested = {e.parts[0] for e in entries if len(e.parts) >= 2 and e.parts[1] == assignment
+              and (e.kind == "dir" or len(e.parts) >= 3)}
     for e in entries:
         if not e.parts or _skip(e.parts):
             continue
