@@ -182,6 +182,21 @@ def test_nbgrader_export_writes_only_what_was_graded(canvas, tmp_path):
     assert rc == 2
 
 
+def test_forged_student_id_does_not_forge_a_csv_row(canvas, tmp_path):
+    course_dir = tmp_path / "course"
+    shutil.copytree(canvas["course"].root, course_dir)
+    forged = "evil\n\x1b[2K101,Lovelace,Ada,3.0\r\n"
+    with Course(course_dir).gradebook() as gb:
+        gb.add_student(forged, first_name="\x1b[31mred")
+    rc, out = run_cli("--course-dir", course_dir, "export", "--csv", tmp_path / "g.csv")
+    raw = (tmp_path / "g.csv").read_text(encoding="utf-8")
+    assert "\x1b" not in raw and "\x1b" not in out
+    rows = list(csv.DictReader(io.StringIO(raw)))
+    assert len(raw.splitlines()) == len(rows) + 1  # one physical line per row
+    assert [r["student_id"] for r in rows].count("101") == 1
+    assert "evil\\n\\x1b[2K101,Lovelace,Ada,3.0\\r\\n" in [r["student_id"] for r in rows]
+
+
 def test_export_needs_a_roster_and_the_canvas_column(canvas, tmp_path):
     course_dir = tmp_path / "course"
     shutil.copytree(canvas["course"].root, course_dir)
