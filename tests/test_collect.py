@@ -12,7 +12,6 @@ import contextlib
 import io
 import os
 import shutil
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -59,13 +58,6 @@ def row_of(rep, student):
 
 def submitted(course, student) -> bytes:
     return (course.submitted_dir(student, "tiny") / "tiny.ipynb").read_bytes()
-
-
-def files_outside(root: Path, course: Course) -> list:
-    """Every file under ``root`` that is not the course's own or the test's inputs."""
-    sub = course.root / "submitted"
-    return [p for p in root.rglob("*") if p.is_file() and sub not in p.parents
-            and course.root not in p.parents and p.suffix not in (".zip", ".csv")]
 
 
 # -- the layouts ------------------------------------------------------------------------------

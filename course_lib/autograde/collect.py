@@ -30,9 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .course import Course
-from .lms import (LAYOUTS, CollectedStudent, CollectRecord, Roster, RosterStudent,
-                  SAFE_ID, detect_layout, parse_canvas_name, parse_moodle_name,
-                  read_lms_roster)
+from .lms import (LAYOUTS, SAFE_ID, CollectedStudent, CollectRecord, Roster, detect_layout,
+                  parse_canvas_name, parse_moodle_name, read_lms_roster)
 from .text import printable
 
 MAX_FILE_BYTES = 64 * 2**20  # one notebook: far above any honest one, far below a bomb
