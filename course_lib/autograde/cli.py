@@ -1,10 +1,10 @@
 """``rnn-course``: the instructor's workflow, one command per step.
 
     rnn-course release [ASSIGNMENT...]
-    rnn-course collect ASSIGNMENT PATH [--roster CSV]
+    rnn-course collect ASSIGNMENT PATH [--roster CSV] [--lms canvas|moodle|folder]
     rnn-course autograde ASSIGNMENT [--jobs N] [--timeout S] [--memory-mb M] [--student ID] [--force]
-    rnn-course feedback ASSIGNMENT
-    rnn-course export --csv FILE
+    rnn-course feedback ASSIGNMENT [--zip]
+    rnn-course export --csv FILE [--format nbgrader|canvas|moodle] [--assignment A]
 
 Every step shows a progress bar and ends with a summary table; the exit status is 0 only when
 everything was done (every submission graded and recorded, the gradebook sound).
@@ -79,13 +79,28 @@ def cmd_release(args) -> int:
 
 def cmd_collect(args) -> int:
     from .collect import collect
+    from .text import printable
 
     course = Course(args.course_dir)
-    rows = collect(course, args.assignment, args.path, roster=args.roster)
-    table([[r.student, r.status, r.note] for r in rows], ["student", "status", "note"])
-    n_ok = sum(r.status in ("ok", "renamed") for r in rows)
-    print(f"{n_ok} of {len(rows)} students have a complete submission of {args.assignment}")
-    return 0 if rows and all(r.status in ("ok", "renamed") for r in rows) else 1
+    rep = collect(course, args.assignment, args.path, roster=args.roster, lms=args.lms)
+    print(f"layout: {rep.layout} ({rep.how})")
+    # CollectRow's fields are escaped already (course_lib.autograde.text.printable)
+    table([[r.student, r.name, r.status, r.note] for r in rep.rows],
+          ["student", "name", "status", "note"])
+    if rep.choices:
+        print("\nseveral files for one notebook: the newest was collected")
+        table([[printable(c.student, 60), c.notebook, printable(c.chosen, 80),
+                printable(", ".join(c.over), 200), c.why] for c in rep.choices],
+              ["student", "notebook", "collected", "instead of", "why"])
+    complete = ("ok", "renamed", "late")
+    students = [r for r in rep.rows if not r.student.startswith("(")]
+    n_ok = sum(r.status in complete for r in students)
+    lazy = sum(r.status == "not-attempted" for r in students)
+    print(f"{n_ok} of {len(students)} students have a complete submission of {args.assignment}"
+          + (f"; {lazy} not attempted (no answer cell changed from the release)" if lazy else ""))
+    # an untouched release was collected as it is: collect's own job is done
+    return 0 if students and all(r.status in complete + ("not-attempted",)
+                                 for r in rep.rows) else 1
 
 
 def cmd_autograde(args) -> int:
@@ -119,30 +134,44 @@ def cmd_autograde(args) -> int:
 
 
 def cmd_feedback(args) -> int:
-    from .feedback import generate_feedback
-
-    course = Course(args.course_dir)
     from tqdm.auto import tqdm
 
+    from .feedback import feedback_zip, generate_feedback
+    from .text import printable
+
+    course = Course(args.course_dir)
     bar = tqdm(total=1, desc=f"feedback {args.assignment}", file=sys.stderr)
-    out = generate_feedback(course, args.assignment, students=args.student)
+    rows = generate_feedback(course, args.assignment, students=args.student)
     bar.update(1)
     bar.close()
-    table([[s, len(p), p[0] if p else "NOT WRITTEN"] for s, p in out.items()],
-          ["student", "html files", "first file"])
-    return 0 if out and all(out.values()) else 1
+    table([[printable(r.student, 60), "" if r.score is None else _fmt(r.score),
+            _fmt(r.max_score), r.status, len(r.pages), r.pages[0] if r.pages else "NOT WRITTEN"]
+           for r in rows], ["student", "score", "max", "status", "pages", "first page"])
+    if args.zip:
+        path = feedback_zip(course, args.assignment, rows)
+        print(f"wrote {path} (the pages laid out for the LMS; see autograder/README.md)")
+    return 0 if rows and all(r.pages for r in rows) else 1
 
 
 def cmd_export(args) -> int:
-    from .export import export_csv, problems_path
+    from .export import export_csv
+    from .text import printable
 
     course = Course(args.course_dir)
-    grades, problems = export_csv(course, args.csv, assignments=args.assignment)
-    table([[r["assignment"], r["student_id"], _fmt(r["score"]), _fmt(r["max_score"])]
-           for r in grades], ["assignment", "student_id", "score", "max_score"])
-    print(f"wrote {args.csv} ({len(grades)} rows) and {problems_path(args.csv)} "
-          f"({len(problems)} rows)")
-    return 0 if grades else 1
+    res = export_csv(course, args.csv, assignments=args.assignment, fmt=args.format,
+                     roster=args.roster, lms_column=args.lms_column)
+    table([[r["assignment"], printable(r["student_id"], 60),
+            "" if r["score"] is None else _fmt(r["score"]), _fmt(r["max_score"]),
+            "graded" if r["score"] is not None else "blank (not graded)"] for r in res.rows],
+          ["assignment", "student_id", "score", "max_score", "in the file"])
+    for note in res.notes:
+        print(note)
+    what = {"nbgrader": "nbgrader's grade table", "canvas": "Canvas gradebook import",
+            "moodle": "Moodle grading worksheet"}[res.format]
+    print(f"wrote {res.path} ({what}, {len(res.rows)} student rows: upload this one)")
+    print(f"wrote {res.problems_path} ({res.n_problems} rows: points per student and test cell, "
+          "for item analysis; not for the LMS)")
+    return 0 if res.rows else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("collect", help="take submissions from a folder or an LMS zip")
     c.add_argument("assignment", metavar="ASSIGNMENT")
     c.add_argument("path", metavar="PATH")
-    c.add_argument("--roster", metavar="CSV", help="CSV with column id (+ names, email)")
+    c.add_argument("--roster", metavar="CSV", help="Canvas gradebook export, Moodle grading "
+                   "worksheet, or a CSV with column id (+ first_name, last_name, email)")
+    c.add_argument("--lms", choices=["canvas", "moodle", "folder"], default=None,
+                   help="the download's layout (default: detected from its names)")
     c.set_defaults(func=cmd_collect)
 
     a = sub.add_parser("autograde", help="grade submissions in parallel sandboxes")
@@ -177,11 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("feedback", help="HTML feedback per student")
     f.add_argument("assignment", metavar="ASSIGNMENT")
     f.add_argument("--student", action="append", default=None, metavar="ID")
+    f.add_argument("--zip", action="store_true",
+                   help="also pack the pages as the LMS takes them back (Canvas, Moodle, folder)")
     f.set_defaults(func=cmd_feedback)
 
-    e = sub.add_parser("export", help="grade CSV (+ per-problem CSV beside it)")
+    e = sub.add_parser("export", help="grades for the LMS (+ per-problem CSV beside it)")
     e.add_argument("--csv", required=True, metavar="FILE")
-    e.add_argument("--assignment", action="append", default=None)
+    e.add_argument("--assignment", action="append", default=None,
+                   help="export this assignment (repeatable; default: every graded one)")
+    e.add_argument("--format", choices=["nbgrader", "canvas", "moodle"], default="nbgrader",
+                   help="nbgrader's CSV, Canvas's gradebook import or Moodle's grading worksheet")
+    e.add_argument("--roster", metavar="CSV", default=None,
+                   help="the LMS roster (default: the one given to collect)")
+    e.add_argument("--lms-column", default=None, metavar="'NAME (ID)'",
+                   help="Canvas's column for the assignment (default: matched by name)")
     e.set_defaults(func=cmd_export)
     return p
 
