@@ -30,9 +30,30 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 DESKTOP, PHONE = 1280, 400
 WIDTHS = (DESKTOP, PHONE)
 
-# Pages that are still clipped at one width, with what is clipped: the test of that page and
-# width is an expected failure until the page is fixed (then it passes and the entry goes).
-CLIPPED_TODAY: dict[tuple[str, int], str] = {}
+# Pages still clipped at one width (measured 2026-12-02 on this branch), with what is clipped:
+# the test of that page and width is an expected failure until the page is fixed; then it
+# passes (XPASS) and its entry goes. A display formula wider than the column must be split
+# (aligned lines), not shrunk; an API docstring's formula likewise.
+_WIDE = "formulas wider than the column, cut behind a scrollbar: "
+CLIPPED_TODAY: dict[tuple[str, int], str] = {
+    ("book/ch1_language_models", DESKTOP): _WIDE + "eq. (1)",
+    ("book/ch3_bptt", DESKTOP): _WIDE + "2 in the solution of an in-text exercise",
+    ("book/ch4_design_patterns", DESKTOP): _WIDE + "eqs. (29), (30), (32)",
+    ("book/ch4_encoder_decoder", DESKTOP): _WIDE + "eq. (33)",
+    ("book/ch5_lstm", DESKTOP): _WIDE + "eq. (42)",
+    ("book/api", DESKTOP): _WIDE + "10 in course_lib's docstrings",
+    ("book/intro", PHONE): _WIDE + "2 unnumbered",
+    ("book/ch1_language_models", PHONE): _WIDE + "eqs. (1), (2), (3), (5), (6)",
+    ("book/ch1_neural_lm", PHONE): _WIDE + "eqs. (8), (9)",
+    ("book/ch2_rnn_unrolled", PHONE): _WIDE + "eqs. (10)-(13) and 3 more",
+    ("book/ch3_bptt", PHONE): _WIDE + "eqs. (14), (15), (17), (18), (20), (21) and 5 more",
+    ("book/ch3_vanishing", PHONE): _WIDE + "eqs. (26), (27)",
+    ("book/ch4_design_patterns", PHONE): _WIDE + "eqs. (29)-(32)",
+    ("book/ch4_encoder_decoder", PHONE): _WIDE + "eq. (33)",
+    ("book/ch5_lstm", PHONE): _WIDE + "eqs. (34), (38), (39), (41), (42)",
+    ("book/notation", PHONE): _WIDE + "4 unnumbered",
+    ("book/api", PHONE): _WIDE + "21 in course_lib's docstrings",
+}
 
 READ_PAGE = """() => {
   const math = Array.from(document.querySelectorAll('.math'));
