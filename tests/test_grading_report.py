@@ -54,3 +54,8 @@ def test_bad_argument_is_a_clear_error(tmp_path):
     done = _report(tmp_path / "missing.ipynb")
     assert done.returncode == 2
     assert "notebook: expected an existing .ipynb file" in done.stderr
+
+
+def test_students_are_told_this_command():
+    for readme in ("README.md", "exercises/README.md"):
+        assert "python -m course_lib.grading.report exercises/" in (ROOT / readme).read_text(), readme
