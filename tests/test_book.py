@@ -169,3 +169,18 @@ def test_binder_opens_every_page_as_a_notebook(tmp_path):
             assert nb.metadata["jupytext"]["text_representation"]["format_name"] == "myst", f
             assert nb.metadata["kernelspec"]["name"] == "python3", f
             assert sum(c.cell_type == "code" for c in nb.cells) == n_code, f"{f}: Jupytext lost code cells"
+
+
+def test_repository_docs_link_to_files_that_exist():
+    # CONTRIBUTING.md once cited a DESIGN.md that did not exist.
+    docs = ["README.md", "CONTRIBUTING.md", "DESIGN.md", "exercises/README.md", "autograder/README.md"]
+    broken = []
+    for doc in docs:
+        text = (ROOT / doc).read_text()
+        for target in re.findall(r"\]\(([^)#\s]+)", text):
+            if not urlparse(target).scheme and not ((ROOT / doc).parent / target).exists():
+                broken.append(f"{doc} -> {target}")
+        for name in re.findall(r"\b([A-Z]+\.md)\b", text):
+            if not (ROOT / name).exists():
+                broken.append(f"{doc} names {name}")
+    assert not broken, broken
