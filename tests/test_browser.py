@@ -91,7 +91,7 @@ FIND_CLIPPED = """() => {
     const text = el.matches('mjx-container') ? tex(el)
                  : (el.innerText || el.getAttribute('alt') || el.getAttribute('src') || '');
     const what = el.matches('mjx-container') ? 'math' : el.tagName.toLowerCase();
-    return `${what}${named ? ' in #' + named.id : ''} "${text.replace(/\s+/g, ' ').trim().slice(0, 60)}"`;
+    return `${what}${named ? ' in #' + named.id : ''} "${text.replace(/\\s+/g, ' ').trim().slice(0, 60)}"`;
   };
   const clipsX = el => getComputedStyle(el).overflowX !== 'visible';
   const inner = el => { const r = el.getBoundingClientRect();
