@@ -31,3 +31,34 @@ c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+
+def _assignments_are_folders_with_notebooks():
+    """Make nbgrader's formgrader list only real assignments.
+
+    nbgrader takes every folder of the source directory for an assignment, and nothing in
+    CourseDirectory (``ignore`` filters the files copied *inside* an assignment) says otherwise;
+    so ``solutions/builder`` (the Python that writes the source notebooks) showed up in the
+    formgrader as an empty "builder" assignment. Here an assignment is a source folder holding
+    a notebook, the rule ``rnn-course`` uses (course_lib.autograde.course.Course.assignments).
+    """
+    import glob
+
+    from nbgrader.apps.api import NbGraderAPI
+
+    every_folder = NbGraderAPI.get_source_assignments
+    if getattr(every_folder, "only_folders_with_notebooks", False):
+        return  # one process may load this file more than once
+
+    def get_source_assignments(self):
+        def has_notebook(name):
+            folder = self.coursedir.format_path(self.coursedir.source_directory, ".", name)
+            return bool(glob.glob(os.path.join(glob.escape(folder), "*.ipynb")))
+
+        return {name for name in every_folder(self) if has_notebook(name)}
+
+    get_source_assignments.only_folders_with_notebooks = True
+    NbGraderAPI.get_source_assignments = get_source_assignments
+
+
+_assignments_are_folders_with_notebooks()
