@@ -38,6 +38,7 @@ from .protocol import (CheckerJob, CheckerResult, Limits, NotebookRun, NotebookS
                        SandboxJob, SourceCell, Status, SubmissionOutcome, SubmissionTask,
                        SubmittedFile, WorkerResult)
 from .sanitize import public_source
+from .text import storable
 from .scoring import feedback_outputs, grade_notebook, integrity_check, write_grades
 
 __all__ = ["Autograder", "Limits", "SubmissionResult", "grade_task", "course_fingerprint",
@@ -404,13 +405,10 @@ class Runner:
             shutil.rmtree(jobdir, ignore_errors=True)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _storable(value):
     """``value`` with every string writable as UTF-8 (a lone surrogate becomes U+FFFD)."""
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
+        return storable(value)
     if isinstance(value, list):
         return [_storable(v) for v in value]
     if isinstance(value, dict):

@@ -105,6 +105,7 @@ def cmd_collect(args) -> int:
 
 def cmd_autograde(args) -> int:
     from .autograde import GRADER_FAILURES, Autograder, Limits, protections_held
+    from .text import printable
 
     course = Course(args.course_dir)
     cell_timeout = args.timeout or course.cell_timeout()
@@ -113,9 +114,11 @@ def cmd_autograde(args) -> int:
                     memory_mb=args.memory_mb, nproc=args.nproc)
     ag = Autograder(course, args.assignment, jobs=args.jobs, limits=limits)
     out = ag.run(students=args.student, force=args.force, progress=not args.quiet)
-    rows = [[r.student, _fmt(r.score), _fmt(r.max_score),
+    # student ids, exception names and grade ids are the students' text: escaped, one line
+    rows = [[printable(r.student, 80), _fmt(r.score), _fmt(r.max_score),
              ("skipped: " if r.skipped else "") + r.status,
-             "; ".join([r.reason] * bool(r.reason) + [f"FLAG {f}" for f in r.flags])]
+             printable("; ".join([r.reason] * bool(r.reason) + [f"FLAG {f}" for f in r.flags]),
+                       2000)]
             for r in out["results"]]
     table(rows, ["student", "score", "max", "status", "reason"])
     print(f"graded {out['graded']}, skipped {out['skipped']} (already graded; --force to "
