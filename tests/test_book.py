@@ -92,7 +92,7 @@ def test_internal_links_resolve(built_book):
             if not target.exists():
                 broken.append(f"{page.relative_to(built_book)} -> {ref}")
             elif url.fragment and target.suffix == ".html":
-                if url.fragment not in ids.get(target, _parse(target).ids):
+                if url.fragment not in (ids[target] if target in ids else _parse(target).ids):
                     broken.append(f"{page.relative_to(built_book)} -> {ref} (no such anchor)")
     assert not broken, "broken internal links:\n" + "\n".join(broken[:50])
 
