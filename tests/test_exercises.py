@@ -219,11 +219,11 @@ def test_at_least_five_planted_bugs(assignment):
 
 
 @nbgrader_test
-def test_failure_messages_name_function_shapes_and_rel_error(graded):
+def test_failure_messages_name_function_shapes_and_the_deciding_measure(graded):
     nb = _autograded(graded, "ps2-rnn-forward", "bug-relu_instead_of_tanh")
     text = _cell_text(nb, "test_rnn_step_forward")
     assert "rnn_step_forward" in text and "x (3, 4) float64" in text
-    assert "expected h[" in text and "got      h[" in text and "rel_error = " in text
+    assert "expected h[" in text and "got      h[" in text and "error / tolerance = " in text
     nb = _autograded(graded, "ps3-bptt", "bug-step_backward_wrong_sign_dWh")
     text = _cell_text(nb, "test_rnn_step_backward")
     assert "dWh does not match the numerical gradient of your rnn_step_forward" in text
@@ -324,7 +324,7 @@ def test_seal_covers_an_import_inside_the_students_function():
         grading.guard(late, "f")(np.ones(3))
 
 
-def test_assert_close_message_names_function_shapes_values_and_rel_error():
+def test_assert_close_message_names_function_shapes_values_and_the_deciding_measure():
     args = _rnn_args()
     good = imported_early(*args.values())[0]
     bad = good.copy()
@@ -335,7 +335,8 @@ def test_assert_close_message_names_function_shapes_values_and_rel_error():
     assert "rnn_step_forward: h does not match the reference" in msg
     assert "x (2, 3) float64, h_prev (2, 4) float64" in msg
     assert "expected h[1, 1:4]" in msg and "got      h[1, 1:4]" in msg
-    assert "rel_error = " in msg
+    assert "largest |got - expected| = 5.000e-01 at [1, 2]" in msg
+    assert "error / tolerance = " in msg and "(passes at <= 1" in msg
     grading.assert_close("rnn_step_forward", "h", good.copy(), good, args)  # passes
 
 

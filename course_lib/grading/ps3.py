@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import Score, assert_close, describe
+from .checks import Passed, Score, assert_close, describe, seed_label
+from .diagnose import _close
 from .factories import rnn_inputs
 from .numpy_checks import backward_parts
+from .probe_functions import probe
 from .sealing import guard, reference
 
 __all__ = ["check_rnn_step_backward", "check_rnn_backward", "check_numerical_gradient",
@@ -23,33 +25,40 @@ def check_rnn_step_backward(score: Score, weight: float, fwd, bwd, seed: int, N:
     backward_parts(score, weight, "rnn_step_forward", "rnn_step_backward", fwd, bwd,
                    NP + "rnn_step_forward", NP + "rnn_step_backward", args, n_out=1,
                    grad_names=["dx", "dh_prev", "dWx", "dWh", "db"],
-                   grad_of=["x", "h_prev", "Wx", "Wh", "b"], seed=seed, title=f"(seed {seed})")
+                   grad_of=["x", "h_prev", "Wx", "Wh", "b"], seed=seed,
+                   title=f"({seed_label(seed)}, {dtype})")
 
 
 def check_rnn_backward(score: Score, weight: float, fwd, bwd, seed: int, T: int = 4, N: int = 3,
-                       D: int = 4, H: int = 5, dtype: str = "float64") -> None:
-    """dx, dh0, dWx, dWh, db of BPTT: numerical gradient of your forward and the reference."""
+                       D: int = 4, H: int = 5, dtype: str = "float64", step_bwd=None) -> None:
+    """dx, dh0, dWx, dWh, db of BPTT: numerical gradient of your forward and the reference.
+
+    ``step_bwd``: the student's rnn_step_backward, which their rnn_backward calls; a gradient
+    wrong only through it keeps its credit and the message names the helper.
+    """
     args = rnn_inputs(seed, T=T, N=N, D=D, H=H, dtype=dtype)
     backward_parts(score, weight, "rnn_forward", "rnn_backward", fwd, bwd,
                    NP + "rnn_forward", NP + "rnn_backward", args, n_out=1,
                    grad_names=["dx", "dh0", "dWx", "dWh", "db"],
-                   grad_of=["x", "h0", "Wx", "Wh", "b"], seed=seed, title=f"(seed {seed})")
+                   grad_of=["x", "h0", "Wx", "Wh", "b"], seed=seed,
+                   title=f"({seed_label(seed)}, T={T}, {dtype})",
+                   helper=("rnn_step_backward", step_bwd) if step_bwd is not None else None)
 
 
 def check_numerical_gradient(score: Score, weight: float, fn, seed: int, shape=(3, 4)) -> None:
-    """Three parts: a scalar f (df=None), an array f with df, and x restored afterwards."""
+    """Three parts: a scalar f (df=None), an array f with df, and x restored afterwards.
+
+    The functions handed to the student's numerical_gradient are :mod:`.probe_functions`
+    (module level, by name, so a grader in another process can rebuild them).
+    """
     rng = np.random.default_rng(seed)
     x0 = rng.standard_normal(shape)
     W = rng.standard_normal((shape[-1], 3))
     df = rng.standard_normal(shape[:-1] + (3,))
     ref = reference("course_lib.gradcheck.numerical_gradient")
+    f_scalar, f_array = probe("sum_sin_x_times_x"), probe("tanh_x_W", W=W)
     inputs = {"x": x0}
-
-    def f_scalar(x):
-        return float(np.sum(np.sin(x) * x))
-
-    def f_array(x):
-        return np.tanh(x @ W)
+    label = seed_label(seed)
 
     def check_scalar():
         got = guard(fn, "numerical_gradient")(f_scalar, x0.copy())
@@ -63,13 +72,16 @@ def check_numerical_gradient(score: Score, weight: float, fn, seed: int, shape=(
 
     def check_restored():
         x = x0.copy()
-        guard(fn, "numerical_gradient")(f_array, x, df)
+        got = guard(fn, "numerical_gradient")(f_array, x, df)
         assert_close("numerical_gradient", "x after the call", x, x0, inputs, rtol=0, atol=0,
                      against="x before the call (restore every entry you perturb)")
+        # a function that returns a constant without touching x must not pass this part
+        assert_close("numerical_gradient", "the gradient (x must be restored *and* used)", got,
+                     ref(f_array, x0.copy(), df), {"x": x0, "W": W, "df": df}, rtol=1e-6, atol=1e-8)
 
-    score.part(weight * 0.4, f"numerical_gradient: scalar f (seed {seed}) [{describe(inputs)}]", check_scalar)
-    score.part(weight * 0.4, f"numerical_gradient: array f with df (seed {seed})", check_array)
-    score.part(weight * 0.2, f"numerical_gradient: leaves x unchanged (seed {seed})", check_restored)
+    score.part(weight * 0.4, f"numerical_gradient: scalar f ({label}) [{describe(inputs)}]", check_scalar)
+    score.part(weight * 0.4, f"numerical_gradient: array f with df ({label})", check_array)
+    score.part(weight * 0.2, f"numerical_gradient: leaves x unchanged ({label})", check_restored)
 
 
 def _grads(seed, scale, kind):
@@ -115,9 +127,9 @@ def check_clip_grad_norm(score: Score, weight: float, fn, seed: int, dtype: str 
             assert_close("clip_grad_norm", f"grads[{k}] (norm < max_norm: unchanged)", g, e,
                          {"grads": g, "max_norm": 10.0})
 
-    score.part(weight * 0.3, f"clip_grad_norm: returns the norm (seed {seed}, {dtype})", check_norm)
-    score.part(weight * 0.5, f"clip_grad_norm: rescales in place when too large (seed {seed}, {dtype})", check_large)
-    score.part(weight * 0.2, f"clip_grad_norm: leaves small gradients alone (seed {seed}, {dtype})", check_small)
+    score.part(weight * 0.3, f"clip_grad_norm: returns the norm ({seed_label(seed)}, {dtype})", check_norm)
+    score.part(weight * 0.5, f"clip_grad_norm: rescales in place when too large ({seed_label(seed)}, {dtype})", check_large)
+    score.part(weight * 0.2, f"clip_grad_norm: leaves small gradients alone ({seed_label(seed)}, {dtype})", check_small)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,9 +213,9 @@ def check_train_epoch(score: Score, weight: float, fn, seed: int, bptt: int = 5,
         assert_close("train_epoch", "the final hidden state", h, h_ref, inputs,
                      against="the reference epoch (carry h from window to window)")
 
-    score.part(weight * 0.5, f"train_epoch: parameters after one epoch (seed {seed}, bptt {bptt})", check_params)
-    score.part(weight * 0.25, f"train_epoch: mean loss (seed {seed})", check_loss)
-    score.part(weight * 0.25, f"train_epoch: hidden state carried across windows (seed {seed})", check_h)
+    score.part(weight * 0.5, f"train_epoch: parameters after one epoch ({seed_label(seed)}, bptt {bptt})", check_params)
+    score.part(weight * 0.25, f"train_epoch: mean loss ({seed_label(seed)})", check_loss)
+    score.part(weight * 0.25, f"train_epoch: hidden state carried across windows ({seed_label(seed)})", check_h)
 
 
 def check_training(score: Score, weight: float, fn, seed: int, epochs: int = 25,
@@ -225,4 +237,4 @@ def check_training(score: Score, weight: float, fn, seed: int, epochs: int = 25,
                 f"bptt 10, lr {lr}, max_norm {max_norm}) the mean loss is {loss:.4f} (first epoch "
                 f"{first:.4f}); expected < {target}")
 
-    score.part(weight, f"train_epoch learns the alphabet (seed {seed}, {epochs} epochs)", check)
+    score.part(weight, f"train_epoch learns the alphabet ({seed_label(seed)}, {epochs} epochs)", check)

@@ -12,7 +12,7 @@ import torch
 
 import course_lib.torch_rnn  # noqa: F401  (imported so that the seal covers it)
 
-from .checks import Score
+from .checks import Score, seed_label
 from .sealing import guard
 
 __all__ = ["PAD", "classification_data", "train_classifier", "accuracy",
@@ -119,8 +119,8 @@ def check_classifier_masking(score: Score, weight: float, cls, seed: int, N: int
         _close("SeqClassifier.forward", model_out(longer), model_out(x),
                "the logits change when 3 rows of padding are appended (x (7, N) -> (10, N))")
 
-    score.part(weight / 2, f"SeqClassifier: padded tokens are ignored (seed {seed})", check_content)
-    score.part(weight / 2, f"SeqClassifier: extra padding is ignored (seed {seed})", check_extra)
+    score.part(weight / 2, f"SeqClassifier: padded tokens are ignored ({seed_label(seed)})", check_content)
+    score.part(weight / 2, f"SeqClassifier: extra padding is ignored ({seed_label(seed)})", check_extra)
 
 
 def check_classifier_accuracy(score: Score, weight: float, cls, seed: int, target: float = 0.9,
@@ -146,7 +146,7 @@ def check_classifier_accuracy(score: Score, weight: float, cls, seed: int, targe
                 f"SeqClassifier(5, 16, 32, 4): held-out accuracy {acc:.3f} after {steps} Adam steps "
                 f"(lr 1e-2, batch 64); expected >= {target}")
 
-    score.part(weight, f"SeqClassifier: held-out accuracy >= {target} after {steps} steps (seed {seed})", check)
+    score.part(weight, f"SeqClassifier: held-out accuracy >= {target} after {steps} steps ({seed_label(seed)})", check)
 
 
 # --------------------------------------------------------------------------- seq -> seq
@@ -210,9 +210,9 @@ def check_teacher_forcing(score: Score, weight: float, cls, seed: int, S: int = 
                 "EncoderDecoder.forward: logits[0] do not depend on src: start the decoder from "
                 "the encoder's final hidden state")
 
-    score.part(weight / 3, f"EncoderDecoder: logits[t] never see a later target (seed {seed})", check_causal)
-    score.part(weight / 3, f"EncoderDecoder: logits[t] depend on tgt_in[t] (seed {seed})", check_input)
-    score.part(weight / 3, f"EncoderDecoder: the decoder starts from the encoder (seed {seed})", check_source)
+    score.part(weight / 3, f"EncoderDecoder: logits[t] never see a later target ({seed_label(seed)})", check_causal)
+    score.part(weight / 3, f"EncoderDecoder: logits[t] depend on tgt_in[t] ({seed_label(seed)})", check_input)
+    score.part(weight / 3, f"EncoderDecoder: the decoder starts from the encoder ({seed_label(seed)})", check_source)
 
 
 def check_greedy_decode(score: Score, weight: float, cls, seed: int, S: int = 4, N: int = 3,
@@ -236,4 +236,4 @@ def check_greedy_decode(score: Score, weight: float, cls, seed: int, S: int = 4,
                 f"of forward(src, [bos] + previous outputs) is {expected[t].tolist()}: feed each "
                 f"step's prediction back as the next input")
 
-    score.part(weight, f"EncoderDecoder.greedy_decode feeds back its predictions (seed {seed})", check)
+    score.part(weight, f"EncoderDecoder.greedy_decode feeds back its predictions ({seed_label(seed)})", check)
