@@ -438,6 +438,13 @@ def diagnose_backward(case: BackwardCase, got: Sequence, student_bwd: Optional[C
                                 f"blocks are named under {', '.join(blocks)}")
     right = [n for n in case.names if n not in diag.per_grad]
     wrong = [n for n in case.names if n in diag.per_grad]
+    if not right and all(f.startswith("it is wrong, and not") for f in diag.per_grad.values()):
+        # every returned gradient is computed from da: the error is upstream of all of them
+        shared = ("da[t] = g[t] ⊙ (1 - h[t]^2), the local derivative of the step" if fam == "rnn"
+                  else "da = [da_i, da_f, da_g, da_o] or dc_tot, the local derivatives of the step")
+        diag.per_grad = {n: f"wrong, and every gradient is computed from {shared}: the error is "
+                            f"there (not a sign, a factor, a transpose or one missing term)"
+                         for n in wrong}
     if right and wrong:
         diag.overview.append(f"right: {', '.join(right)}; wrong: {', '.join(wrong)}")
     if not case.step and student_bwd is not None and wrong:

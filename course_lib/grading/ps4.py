@@ -106,7 +106,18 @@ def check_classifier_masking(score: Score, weight: float, cls, seed: int, N: int
             return _tensor("SeqClassifier.forward", guard(model, "SeqClassifier.forward")(xx, lengths),
                            (N, 4))
 
+    def reads_tokens():
+        # a constant answer ignores padding trivially: the logits must depend on real tokens
+        first = x.clone()
+        first[0] = (first[0] % 4) + 1
+        if torch.allclose(model_out(first), model_out(x), atol=1e-6):
+            raise AssertionError(
+                "SeqClassifier.forward: the logits do not change when the first token of every "
+                "sequence changes (the label is the first token): the output must depend on the "
+                "tokens before each sequence's length")
+
     def check_content():
+        reads_tokens()
         noisy = x.clone()
         pad = torch.arange(x.shape[0])[:, None] >= lengths[None, :]
         noisy[pad] = torch.randint(1, 5, (int(pad.sum()),), generator=torch.Generator().manual_seed(seed))
@@ -115,6 +126,7 @@ def check_classifier_masking(score: Score, weight: float, cls, seed: int, N: int
                f"(lengths {lengths.tolist()}): use the hidden state at step lengths[n] - 1")
 
     def check_extra():
+        reads_tokens()
         longer = torch.cat([x, torch.full((3, N), PAD, dtype=x.dtype)])
         _close("SeqClassifier.forward", model_out(longer), model_out(x),
                "the logits change when 3 rows of padding are appended (x (7, N) -> (10, N))")
@@ -184,6 +196,10 @@ def check_teacher_forcing(score: Score, weight: float, cls, seed: int, S: int = 
     def check_causal():
         model = _encdec(cls, seed)
         base = out(model, src, tgt)
+        if torch.allclose(out(model, src, (tgt % 6) + 1), base, atol=1e-7):
+            raise AssertionError(
+                "EncoderDecoder.forward: the logits do not change at all when tgt_in changes: "
+                "step t's decoder input is tgt_in[t] (a constant output cannot be causal or not)")
         for k in range(1, T):
             changed = tgt.clone()
             changed[k:] = (changed[k:] % 6) + 1
@@ -228,6 +244,12 @@ def check_greedy_decode(score: Score, weight: float, cls, seed: int, S: int = 4,
                          (steps, N), "long")
             tgt_in = torch.cat([torch.full((1, N), bos, dtype=torch.long), ys[:-1]])
             logits = guard(model, "EncoderDecoder.forward")(src, tgt_in)
+            other = guard(model, "EncoderDecoder.forward")(src, (tgt_in % 6) + 1)
+        if torch.allclose(other, logits, atol=1e-7):
+            raise AssertionError(
+                "EncoderDecoder.forward: the logits do not change when the decoder's inputs "
+                "change, so greedy decoding has nothing to feed back: step t's input is the "
+                "previous prediction")
         expected = logits.argmax(-1)
         if not torch.equal(ys, expected):
             t = int((ys != expected).any(dim=1).nonzero()[0])
