@@ -96,7 +96,7 @@ BUGS = {
               "            np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(Wh.shape[1], dtype=dh.dtype))\n"),
              ("numerical_gradient", "### BEGIN SOLUTION\n", "### BEGIN SOLUTION\n    return np.zeros(x.shape)\n"),
              ("clip_grad_norm", "### BEGIN SOLUTION\n", "### BEGIN SOLUTION\n    return 1.0\n"),
-             ("train_epoch", "### BEGIN SOLUTION\n", "### BEGIN SOLUTION\n    return 1.0, h0\n")],
+             ("train_epoch", "### BEGIN SOLUTION\n", "### BEGIN SOLUTION\n    return 0.0, h0\n")],
             {"test_rnn_step_backward", "test_rnn_backward", "test_numerical_gradient",
              "test_clip_grad_norm", "test_train_epoch", "test_training"}),
     },

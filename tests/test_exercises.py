@@ -375,6 +375,33 @@ def test_backward_check_compares_with_the_numerical_gradient_of_the_students_for
     assert "dWh does not match the numerical gradient of your rnn_step_forward" in capsys.readouterr().out
 
 
+def test_training_does_not_trust_the_loss_the_students_code_returns(capsys):
+    from course_lib.grading import ps3
+
+    def liar(params, source, bptt, lr, max_norm, h0):
+        return 0.0, h0                      # claims a perfect loss, trains nothing
+
+    score = grading.Score(1)
+    ps3.check_training(score, 1, liar, seed=0, epochs=2)
+    assert float(score) == 0.0
+    assert "recomputed by the reference forward" in capsys.readouterr().out
+
+
+def test_install_cell_installs_what_the_notebook_needs_from_the_configured_branch():
+    import yaml
+
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    for a in ASSIGNMENTS:
+        nb = nbformat.read(str(ROOT / "exercises" / a / f"{a}.ipynb"), as_version=4)
+        install = nb.cells[1]
+        assert install.metadata["nbgrader"]["grade_id"] == "install"
+        uses_torch = any("import torch" in c.source for c in nb.cells[2:] if c.cell_type == "code")
+        extra = "[torch]" if uses_torch else ""
+        assert f'"course_lib{extra} @ git+{repo["url"]}@{repo["branch"]}"' in install.source, (
+            a, install.source)
+        assert ('"torch"' in install.source) == uses_torch
+
+
 def test_generate_release_rejects_an_unknown_assignment(tmp_path):
     with pytest.raises(ValueError, match="assignments"):
         generate_release(["ps9-nothing"], repo_root=ROOT)

@@ -23,15 +23,17 @@ g[t] = dh[t] + da[t+1] Wh^T the total gradient on h[t]; dc_tot the total gradien
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass, field
 from itertools import permutations
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["Diagnosis", "BackwardCase", "GATES", "explain_gradient", "gate_blocks", "rnn_bptt", "lstm_bptt",
+__all__ = ["Diagnosis", "BackwardCase", "GATES", "agrees", "explain_gradient", "gate_blocks", "rnn_bptt", "lstm_bptt",
            "RNN_KNOBS", "LSTM_KNOBS", "time_probe", "diagnose_backward", "forward_permutation",
-           "BOOK"]
+           "BOOK", "report"]
 
 GATES = "ifgo"
 _GATE_NAME = {"i": "the input gate i", "f": "the forget gate f", "g": "the candidate g",
@@ -86,7 +88,8 @@ def _tol(dtype) -> Tuple[float, float]:
     return (1e-3, 1e-4) if np.dtype(dtype) == np.float32 else (1e-5, 1e-7)
 
 
-def _close(a, b, dtype=np.float64) -> bool:
+def agrees(a, b, dtype=np.float64) -> bool:
+    """``a`` equals ``b`` (the float64 derivation) to the diagnosis' tolerance for ``dtype``."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     rtol, atol = _tol(dtype)
     # scale-aware: an entry is compared with the scale of the whole array, not its own size
@@ -108,7 +111,7 @@ def _factor(got, exp, dtype, sizes: Mapping[str, Tuple[str, int]]) -> Optional[s
     if denom == 0:
         return None
     k = float(got.ravel() @ e) / denom
-    if not _close(got, k * exp, dtype) or abs(k - 1) < 1e-6:
+    if not agrees(got, k * exp, dtype) or abs(k - 1) < 1e-6:
         return None
     named = []
     for sym, (what, n) in sizes.items():
@@ -125,13 +128,13 @@ def _factor(got, exp, dtype, sizes: Mapping[str, Tuple[str, int]]) -> Optional[s
 def gate_blocks(got, exp, dtype, H: int) -> Optional[str]:
     """For (..., 4H) gradients: which gate blocks are wrong, or the order they are in."""
     blk = [slice(k * H, (k + 1) * H) for k in range(len(GATES))]
-    wrong = [k for k in range(len(GATES)) if not _close(got[..., blk[k]], exp[..., blk[k]], dtype)]
+    wrong = [k for k in range(len(GATES)) if not agrees(got[..., blk[k]], exp[..., blk[k]], dtype)]
     if not wrong:
         return None
     # a permutation of the blocks: the student's block k holds the reference's block perm[k]
     for perm in permutations(range(len(GATES))):
         if perm != tuple(range(len(GATES))) and all(
-                _close(got[..., blk[k]], exp[..., blk[perm[k]]], dtype) for k in range(len(GATES))):
+                agrees(got[..., blk[k]], exp[..., blk[perm[k]]], dtype) for k in range(len(GATES))):
             order = ", ".join(GATES[p] for p in perm)
             return (f"the gate blocks are in the order {order}; they must be i, f, g, o "
                     f"(columns 0:{H}, {H}:{2 * H}, {2 * H}:{3 * H}, {3 * H}:{4 * H})")
@@ -154,29 +157,29 @@ def explain_gradient(name: str, got, exp, dtype, sizes: Mapping[str, Tuple[str, 
     got = np.asarray(got)
     exp = np.asarray(exp, dtype=np.float64)
     if got.shape != exp.shape:
-        if got.shape == exp.shape[::-1] and _close(got.T, exp, dtype):
+        if got.shape == exp.shape[::-1] and agrees(got.T, exp, dtype):
             return (f"it is transposed: shape {got.shape}, expected {exp.shape} (the gradient of "
                     f"a weight has the weight's shape: (its input)^T times da)")
         return None  # the shape message says it all
-    if _close(got, exp, dtype):
+    if agrees(got, exp, dtype):
         if got.dtype != np.dtype(dtype):
             return (f"the values are right but the dtype is {got.dtype}, not {np.dtype(dtype)}: an "
                     f"array allocated without dtype= (np.zeros, np.empty) or a float64 constant")
         return None
     for text, grads in dict(variants).values():
-        if name in grads and not _close(grads[name], exp, dtype) and _close(got, grads[name], dtype):
+        if name in grads and not agrees(grads[name], exp, dtype) and agrees(got, grads[name], dtype):
             return text
     g = got.astype(np.float64)
     if not np.all(np.isfinite(g)):
         return "it holds nan or inf"
     if not np.any(g):
         return "it is zero everywhere: nothing reaches it"
-    if _close(g, -exp, dtype):
+    if agrees(g, -exp, dtype):
         return "it has the wrong sign (yours = -right): check the sign of each factor"
     factor = _factor(g, exp, dtype, sizes)
     if factor:
         return f"it is {factor}"
-    if g.ndim == 2 and g.shape[0] == g.shape[1] and _close(g.T, exp, dtype):
+    if g.ndim == 2 and g.shape[0] == g.shape[1] and agrees(g.T, exp, dtype):
         return "it is transposed: (its input)^T times da, not da^T times its input"
     if H_gates and g.shape[-1] == len(GATES) * H_gates:
         blocks = gate_blocks(g, exp, dtype, H_gates)
@@ -311,11 +314,11 @@ def time_probe(student: Callable[[np.ndarray], Mapping[str, np.ndarray]],
         up = np.zeros_like(dh)
         up[t0] = dh[t0]
         got, exp = student(up), derive(up)
-        wrong = [k for k in exp if not _close(np.asarray(got[k]), exp[k], dtype)]
+        wrong = [k for k in exp if not agrees(np.asarray(got[k]), exp[k], dtype)]
         if not wrong:
             continue
         bad = [t for t in reversed(range(t0 + 1))
-               if not _close(np.asarray(got["dx"])[t], exp["dx"][t], dtype)]
+               if not agrees(np.asarray(got["dx"])[t], exp["dx"][t], dtype)]
         if t0 < T - 1:
             how = "is ignored" if not np.any(np.asarray(got["dx"])[t0]) else "is not used as at T-1"
             return (f"time: correct for an upstream gradient at the last step alone; wrong for an "
@@ -352,7 +355,7 @@ def forward_permutation(ref_forward: Callable, args: Mapping[str, np.ndarray], g
             a[k] = np.asarray(args[k])[..., cols]
         out = ref_forward(*a.values())
         dt = np.asarray(args["x"]).dtype
-        if all(_close(np.asarray(got[j]), out[j], dt) for j in range(2)):
+        if all(agrees(np.asarray(got[j]), out[j], dt) for j in range(2)):
             inv = np.argsort(perm)
             order = ", ".join(GATES[inv[j]] for j in range(len(GATES)))
             return (f"your h and c are what the gates give in the order {order}: the blocks of "
@@ -460,3 +463,17 @@ def diagnose_backward(case: BackwardCase, got: Sequence, student_bwd: Optional[C
                 if "flow" in when else pointer
     diag.pointer = BOOK[pointer or f"{fam}_local"]
     return diag
+
+
+def report(check: Callable, *args, **kwargs) -> str:
+    """Run a grading check quietly and return its diagnosis, as the grader prints it.
+
+    ``report(ps3.check_rnn_backward, my_forward, my_backward, seed=0)`` is what the book calls:
+    the first failed part's diagnosis holds the overview and every finding.
+    """
+    from .checks import Score
+
+    score = Score(1)
+    with contextlib.redirect_stdout(io.StringIO()):
+        check(score, 1, *args, **kwargs)
+    return score.diagnoses[0] if score.diagnoses else "no diagnosis: every part passed"

@@ -10,12 +10,13 @@ the numerical gradient run outside the seal.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .checks import Diagnosed, Passed, Score, assert_close, describe, numerical_gradient
-from .diagnose import BOOK, BackwardCase, _close, diagnose_backward, forward_permutation
+from .diagnose import BOOK, BackwardCase, agrees, diagnose_backward, forward_permutation
 from .sealing import guard, reference
 
 __all__ = ["forward_part", "backward_parts", "bptt_through", "upstream"]
@@ -90,13 +91,123 @@ def bptt_through(kind: str, step_bwd: Callable, dh: np.ndarray, cache) -> Option
 def _forward_verdict(fwd_name, bwd_name, r_out, s_out, n_out, args, ref_fwd, lstm) -> Optional[str]:
     """None when the student's forward matches the reference; else the line that says so first."""
     dt = next(iter(args.values())).dtype
-    if all(np.shape(s_out[j]) == np.shape(r_out[j]) and _close(s_out[j], r_out[j], dt)
+    if all(np.shape(s_out[j]) == np.shape(r_out[j]) and agrees(s_out[j], r_out[j], dt)
            for j in range(n_out)):
         return None
     line = (f"your {fwd_name} is wrong (its own test fails too), and this check runs your "
             f"{bwd_name} on the cache of your {fwd_name}: fix {fwd_name} first")
     order = lstm and forward_permutation(reference(ref_fwd), args, s_out, args["Wh"].shape[0])
     return line + (f"; {order}" if order else "")
+
+
+@dataclass
+class _BackwardRun:
+    """One backward check's shared state: the reference's and the student's results, computed
+    once for all the gradient parts, and (only after a failure) the diagnosis and the helper's
+    composition. See :func:`backward_parts` for the fields."""
+
+    fwd_name: str
+    bwd_name: str
+    s_fwd: Callable
+    s_bwd: Callable
+    ref_fwd: str
+    ref_bwd: str
+    args: Dict[str, np.ndarray]
+    n_out: int
+    n_up: int
+    grad_names: Sequence[str]
+    seed: int
+    kind: str
+    helper: Optional[Tuple[str, Callable]]
+    state: dict = field(default_factory=dict)
+
+    def run(self):
+        """(ups, reference grads, student grads, sealed student forward, backward, outputs)."""
+        if "result" not in self.state:
+            # the reference first, outside the seal
+            r_out = reference(self.ref_fwd)(*self.args.values())
+            dtype = next(iter(self.args.values())).dtype
+            ups = upstream(self.seed, [r_out[k].shape for k in range(self.n_up)], dtype)
+            r_grads = reference(self.ref_bwd)(*ups, r_out[-1])
+            sf, sb = guard(self.s_fwd, self.fwd_name), guard(self.s_bwd, self.bwd_name)
+            s_out = _outputs(self.fwd_name, sf(*[a.copy() for a in self.args.values()]), self.n_out)
+            s_grads = sb(*[u.copy() for u in ups], s_out[-1])
+            names = self.grad_names
+            if not isinstance(s_grads, tuple) or len(s_grads) != len(names):
+                raise AssertionError(
+                    f"{self.bwd_name}: expected a tuple of {len(names)} gradients "
+                    f"({', '.join(names)}), got {type(s_grads).__name__}"
+                    + (f" of length {len(s_grads)}" if isinstance(s_grads, tuple) else ""))
+            self.state["result"] = (ups, r_grads, s_grads, sf, sb, r_out, s_out)
+        return self.state["result"]
+
+    def forward_verdict(self, lstm: bool) -> Optional[str]:
+        _, _, _, _, _, r_out, s_out = self.run()
+        return _forward_verdict(self.fwd_name, self.bwd_name, r_out, s_out, self.n_out, self.args,
+                                self.ref_fwd, lstm)
+
+    def diagnosis(self, k: int) -> str:
+        """The diagnosis text under gradient k's failure (the overview under the first one)."""
+        ups, _, s_grads, _, sb, _, s_out = self.run()
+        if "diag" not in self.state:
+            step = np.ndim(self.args["x"]) == 2
+            case = BackwardCase(self.kind, step, dict(self.args), list(ups), list(self.grad_names))
+            self.state["diag"] = diagnose_backward(
+                case, s_grads, lambda *u: sb(*[v.copy() for v in u], s_out[-1]),
+                self.forward_verdict(self.kind == "lstm"))
+        first = not self.state.get("shown")
+        self.state["shown"] = True
+        return self.state["diag"].text(self.grad_names[k], first)
+
+    def helper_note(self, k: int) -> Optional[str]:
+        """Why gradient k keeps its credit although it differs from the reference: it equals
+        BPTT through the student's (wrong) step helper, with the student's forward right."""
+        if self.helper is None:
+            return None
+        ups, _, s_grads, _, _, _, s_out = self.run()
+        if "composed" not in self.state:
+            step = guard(self.helper[1], self.helper[0])
+            composed = self.forward_verdict(False) is None and bptt_through(
+                self.kind, step, ups[0], s_out[-1])
+            # a helper that ignores its upstream gradient (a constant answer) vouches for nothing
+            doubled = composed and bptt_through(self.kind, step, 2 * ups[0], s_out[-1])
+            responds = doubled and any(not agrees(d, c) for d, c in zip(doubled, composed))
+            self.state["composed"] = composed if responds else None
+        composed = self.state["composed"]
+        dtype = next(iter(self.args.values())).dtype
+        g = s_grads[k]
+        if not composed or not isinstance(g, np.ndarray) or g.shape != np.shape(composed[k]) \
+                or g.dtype != dtype or not agrees(g, composed[k], dtype):
+            return None
+        h, b, name = self.helper[0], self.bwd_name, self.grad_names[k]
+        return (f"your {h} is wrong, which makes {b}'s {name} differ from the reference; {b} "
+                f"itself is right: it equals BPTT through your {h}, so it keeps its credit (fix {h})")
+
+    def check(self, k: int, grad_of: Optional[str], numeric: bool):
+        """Gradient k against the numerical gradient of the student's forward and the reference."""
+        ups, r_grads, s_grads, sf, _, _, _ = self.run()
+        args, gname = self.args, self.grad_names[k]
+        inputs = dict(args)
+        inputs.update({("dh", "dc")[j]: u for j, u in enumerate(ups)})
+        try:
+            if numeric and grad_of is not None and next(iter(args.values())).dtype == np.float64:
+                def f(v):
+                    a = dict(args)
+                    a[grad_of] = v
+                    out = _outputs(self.fwd_name, sf(*a.values()), self.n_out)
+                    return np.concatenate([np.asarray(out[j], dtype=np.float64).ravel()
+                                           for j in range(self.n_up)])
+                df = np.concatenate([u.ravel() for u in ups])
+                num = numerical_gradient(f, args[grad_of].copy(), df=df)
+                assert_close(self.bwd_name, gname, s_grads[k], num, inputs, rtol=1e-5, atol=1e-7,
+                             against=f"the numerical gradient of your {self.fwd_name} (w.r.t. {grad_of})")
+            assert_close(self.bwd_name, gname, s_grads[k], r_grads[k], inputs)
+        except AssertionError as exc:
+            note = self.helper_note(k)
+            if note:
+                return Passed(note)
+            raise Diagnosed(str(exc), self.diagnosis(k)) from None
+        return None
 
 
 def backward_parts(score: Score, weight: float, fwd_name: str, bwd_name: str,
@@ -114,90 +225,9 @@ def backward_parts(score: Score, weight: float, fwd_name: str, bwd_name: str,
     student's step backward) for a sequence backward: a gradient that is wrong only because that
     helper is wrong (it equals :func:`bptt_through` the helper) keeps its credit, with a note.
     """
-    n_up = n_out if n_up is None else n_up
-    dtype = next(iter(args.values())).dtype
-    state: dict = {}
-
-    def run():
-        if "result" in state:
-            return state["result"]
-        # the reference first, outside the seal
-        r_out = reference(ref_fwd)(*args.values())
-        ups = upstream(seed, [r_out[k].shape for k in range(n_up)], dtype)
-        r_grads = reference(ref_bwd)(*ups, r_out[-1])
-        sf = guard(s_fwd, fwd_name)
-        sb = guard(s_bwd, bwd_name)
-        s_out = _outputs(fwd_name, sf(*[a.copy() for a in args.values()]), n_out)
-        s_grads = sb(*[u.copy() for u in ups], s_out[-1])
-        if not isinstance(s_grads, tuple) or len(s_grads) != len(grad_names):
-            raise AssertionError(
-                f"{bwd_name}: expected a tuple of {len(grad_names)} gradients "
-                f"({', '.join(grad_names)}), got {type(s_grads).__name__}"
-                + (f" of length {len(s_grads)}" if isinstance(s_grads, tuple) else ""))
-        state["result"] = (ups, r_grads, s_grads, sf, sb, r_out, s_out)
-        return state["result"]
-
-    def diagnosis(k: int) -> str:
-        """The diagnosis text under gradient k's failure (the overview under the first one)."""
-        ups, _, s_grads, _, sb, r_out, s_out = run()
-        if "diag" not in state:
-            step = np.ndim(args["x"]) == 2
-            case = BackwardCase(kind, step, dict(args), list(ups), list(grad_names))
-            wrong_fwd = _forward_verdict(fwd_name, bwd_name, r_out, s_out, n_out, args, ref_fwd,
-                                         kind == "lstm")
-            state["diag"] = diagnose_backward(
-                case, s_grads, lambda *u: sb(*[v.copy() for v in u], s_out[-1]), wrong_fwd)
-        first = not state.get("shown")
-        state["shown"] = True
-        return state["diag"].text(grad_names[k], first)
-
-    def helper_note(k: int) -> Optional[str]:
-        """Why gradient k may keep its credit although it differs from the reference."""
-        if helper is None:
-            return None
-        ups, r_grads, s_grads, _, _, r_out, s_out = run()
-        if "composed" not in state:
-            ok_fwd = _forward_verdict(fwd_name, bwd_name, r_out, s_out, n_out, args, ref_fwd,
-                                      False) is None
-            state["composed"] = ok_fwd and bptt_through(kind, guard(helper[1], helper[0]),
-                                                        ups[0], s_out[-1])
-        composed = state["composed"]
-        g = np.asarray(s_grads[k]) if s_grads[k] is not None else None
-        if not composed or g is None or g.shape != np.shape(composed[k]) or g.dtype != dtype \
-                or not _close(g, composed[k], dtype):
-            return None
-        return (f"your {helper[0]} is wrong, which makes {bwd_name}'s {grad_names[k]} differ "
-                f"from the reference; {bwd_name} itself is right: it equals BPTT through your "
-                f"{helper[0]}, so it keeps its credit (fix {helper[0]})")
-
-    def make_check(k: int):
-        def check():
-            ups, r_grads, s_grads, sf, _, _, _ = run()
-            gname = grad_names[k]
-            wrt = grad_of[k]
-            inputs = dict(args)
-            inputs.update({("dh", "dc")[j]: u for j, u in enumerate(ups)})
-            try:
-                if numeric and wrt is not None and dtype == np.float64:
-                    def f(v):
-                        a = dict(args)
-                        a[wrt] = v
-                        out = _outputs(fwd_name, sf(*a.values()), n_out)
-                        return np.concatenate([np.asarray(out[j], dtype=np.float64).ravel()
-                                               for j in range(n_up)])
-                    df = np.concatenate([u.ravel() for u in ups])
-                    num = numerical_gradient(f, args[wrt].copy(), df=df)
-                    assert_close(bwd_name, gname, s_grads[k], num, inputs, rtol=1e-5, atol=1e-7,
-                                 against=f"the numerical gradient of your {fwd_name} (w.r.t. {wrt})")
-                assert_close(bwd_name, gname, s_grads[k], r_grads[k], inputs)
-            except AssertionError as exc:
-                note = helper_note(k)
-                if note:
-                    return Passed(note)
-                raise Diagnosed(str(exc), diagnosis(k)) from None
-        return check
-
+    bw = _BackwardRun(fwd_name, bwd_name, s_fwd, s_bwd, ref_fwd, ref_bwd, args, n_out,
+                      n_out if n_up is None else n_up, grad_names, seed, kind, helper)
     for k, gname in enumerate(grad_names):
         score.part(weight / len(grad_names),
                    f"{bwd_name}: {gname}{' ' + title if title else ''} [{describe(args)}]",
-                   make_check(k))
+                   lambda k=k: bw.check(k, grad_of[k], numeric))

@@ -270,7 +270,7 @@ CELLS = [
     test("test_train_epoch", 3, """
     score = Score(3)
     # the helpers train_epoch calls: if one of them is wrong, train_epoch is graded through it
-    helpers = {"rnn_backward": rnn_backward, "clip_grad_norm": clip_grad_norm}
+    helpers = {"rnn_forward": rnn_forward, "rnn_backward": rnn_backward, "clip_grad_norm": clip_grad_norm}
     ps3.check_train_epoch(score, 1.5, train_epoch, seed=0, helpers=helpers)
     ### BEGIN HIDDEN TESTS
     ps3.check_train_epoch(score, 1.5, train_epoch, seed=341, bptt=4, N=3, helpers=helpers)
