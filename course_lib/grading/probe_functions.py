@@ -7,12 +7,12 @@ deterministic, no course_lib reference code.
 
 from __future__ import annotations
 
-import functools
-from typing import Callable
+from dataclasses import dataclass
+from typing import Tuple
 
 import numpy as np
 
-__all__ = ["sum_sin_x_times_x", "tanh_x_W", "PROBES", "probe"]
+__all__ = ["sum_sin_x_times_x", "tanh_x_W", "PROBES", "Probe", "probe"]
 
 
 def sum_sin_x_times_x(x: np.ndarray) -> float:
@@ -28,8 +28,21 @@ def tanh_x_W(x: np.ndarray, W: np.ndarray) -> np.ndarray:
 PROBES = {"sum_sin_x_times_x": sum_sin_x_times_x, "tanh_x_W": tanh_x_W}
 
 
-def probe(name: str, **bound) -> Callable:
+@dataclass(frozen=True)
+class Probe:
+    """A probe function by name with its fixed keyword arguments: ``Probe(name, bound)(x)`` is
+    ``PROBES[name](x, **dict(bound))``. Plain data (a str and (str, array) pairs), so a grader can
+    send it to the student's process and rebuild the same callable there."""
+
+    name: str
+    bound: Tuple[Tuple[str, np.ndarray], ...] = ()
+
+    def __call__(self, x):
+        return PROBES[self.name](x, **dict(self.bound))
+
+
+def probe(name: str, **bound) -> Probe:
     """The probe function ``name`` with keyword arguments ``bound`` fixed (e.g. W=...)."""
     if name not in PROBES:
         raise ValueError(f"name: expected one of {sorted(PROBES)}, got {name!r}")
-    return functools.partial(PROBES[name], **bound) if bound else PROBES[name]
+    return Probe(name, tuple(sorted(bound.items())))
