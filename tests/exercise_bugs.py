@@ -58,21 +58,22 @@ BUGS = {
     "ps3-bptt": {
         "step_backward_wrong_sign_dWh": (
             [("rnn_step_backward", "dWh = h_prev.T @ da", "dWh = -(h_prev.T @ da)")],
-            {"test_rnn_step_backward", "test_rnn_backward", "test_train_epoch", "test_training"}),
+            # rnn_backward and train_epoch are right: graded through the broken helper
+            {"test_rnn_step_backward", "test_training"}),
         "step_backward_missing_tanh_derivative": (
             [("rnn_step_backward", "da = dh * (1 - h * h)", "da = dh")],
-            {"test_rnn_step_backward", "test_rnn_backward", "test_train_epoch", "test_training"}),
+            {"test_rnn_step_backward", "test_training"}),
         "bptt_drops_gradient_from_the_future": (
             [("rnn_backward", "rnn_step_backward(dh[t] + dh_next, cache[t])",
               "rnn_step_backward(dh[t], cache[t])")],
-            {"test_rnn_backward", "test_train_epoch"}),
+            {"test_rnn_backward"}),
         "bptt_off_by_one_in_time": (
             [("rnn_backward", "for t in reversed(range(T)):", "for t in reversed(range(1, T)):")],
-            {"test_rnn_backward", "test_train_epoch"}),
+            {"test_rnn_backward"}),
         "clip_grad_norm_never_clips": (
             [("clip_grad_norm", "    if coef < 1:\n        for g in arrays:\n"
               "            g *= g.dtype.type(coef)\n", "")],
-            {"test_clip_grad_norm", "test_train_epoch", "test_training"}),
+            {"test_clip_grad_norm", "test_training"}),
         "train_epoch_without_clipping": (
             [("train_epoch", "        clip_grad_norm(grads, max_norm)\n", "")],
             {"test_train_epoch", "test_training"}),
@@ -83,6 +84,21 @@ BUGS = {
         "train_epoch_resets_hidden_state": (
             [("train_epoch", "        h = hs[-1]\n", "")],
             {"test_train_epoch"}),
+        # every function returns a constant of the right shape: every test must fail it
+        "constant_answers": (
+            [("rnn_step_backward", "### BEGIN SOLUTION\n",
+              "### BEGIN SOLUTION\n    x, h_prev, Wx, Wh = cache[\"x\"], cache[\"h_prev\"], cache[\"Wx\"], cache[\"Wh\"]\n"
+              "    return (np.zeros_like(x), np.zeros_like(h_prev), np.zeros_like(Wx), np.zeros_like(Wh),\n"
+              "            np.zeros(Wh.shape[1], dtype=x.dtype))\n"),
+             ("rnn_backward", "### BEGIN SOLUTION\n",
+              "### BEGIN SOLUTION\n    Wx, Wh = cache[0][\"Wx\"], cache[0][\"Wh\"]\n"
+              "    return (np.zeros(dh.shape[:2] + (Wx.shape[0],), dtype=dh.dtype), np.zeros_like(dh[0]),\n"
+              "            np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(Wh.shape[1], dtype=dh.dtype))\n"),
+             ("numerical_gradient", "### BEGIN SOLUTION\n", "### BEGIN SOLUTION\n    return np.zeros(x.shape)\n"),
+             ("clip_grad_norm", "### BEGIN SOLUTION\n", "### BEGIN SOLUTION\n    return 1.0\n"),
+             ("train_epoch", "### BEGIN SOLUTION\n", "### BEGIN SOLUTION\n    return 0.0, h0\n")],
+            {"test_rnn_step_backward", "test_rnn_backward", "test_numerical_gradient",
+             "test_clip_grad_norm", "test_train_epoch", "test_training"}),
     },
     "ps4-design-patterns": {
         "classifier_reads_padding": (
@@ -107,6 +123,14 @@ BUGS = {
         "decoder_batch_major_output": (
             [("EncoderDecoder", "return self.out(dec)\n", "return self.out(dec).transpose(0, 1)\n")],
             {"test_encdec_shapes", "test_teacher_forcing", "test_greedy_decode"}),
+        # constant, right-shaped answers: masking, causality and greedy decoding must fail them
+        "classifier_constant": (
+            [("SeqClassifier", "return self.out(last)", "return self.out(last) * 0")],
+            {"test_classifier_masking", "test_classifier_accuracy"}),
+        "encdec_constant": (
+            [("EncoderDecoder", "return self.out(dec)\n", "return self.out(dec) * 0\n"),
+             ("EncoderDecoder", "y = self.out(dec).argmax(-1)", "y = (self.out(dec) * 0).argmax(-1)")],
+            {"test_teacher_forcing", "test_greedy_decode"}),
     },
     "ps5-lstm": {
         "swapped_input_and_forget_gates": (
@@ -116,7 +140,8 @@ BUGS = {
              "test_lstm_forward", "test_lstm_backward", "test_torch_lstm"}),
         "step_backward_missing_tanh_c_term": (
             [("lstm_step_backward", "dc_tot = dc + dh * o * (1 - tc * tc)", "dc_tot = dc")],
-            {"test_lstm_step_backward", "test_lstm_backward"}),
+            # lstm_backward is right: graded through the broken helper, it keeps its credit
+            {"test_lstm_step_backward"}),
         "forward_never_updates_c_prev": (
             [("lstm_forward", "h_prev, c_prev = h[t], c[t]", "h_prev = h[t]")],
             {"test_lstm_forward", "test_lstm_backward", "test_torch_lstm"}),
@@ -129,7 +154,26 @@ BUGS = {
             {"test_torch_lstm"}),
         "step_backward_wrong_sign_dWh": (
             [("lstm_step_backward", 'dWh = cache["h_prev"].T @ da', 'dWh = -(cache["h_prev"].T @ da)')],
-            {"test_lstm_step_backward", "test_lstm_backward"}),
+            {"test_lstm_step_backward"}),
+        "constant_answers": (
+            [("lstm_step_forward", "### BEGIN SOLUTION\n",
+              "### BEGIN SOLUTION\n    return np.zeros_like(h_prev), np.zeros_like(c_prev), {}\n"),
+             ("lstm_step_backward", "### BEGIN SOLUTION\n",
+              "### BEGIN SOLUTION\n    return (np.zeros((dh.shape[0], 4)), np.zeros_like(dh), np.zeros_like(dc),\n"
+              "            np.zeros((4, 4 * dh.shape[1])), np.zeros((dh.shape[1], 4 * dh.shape[1])),\n"
+              "            np.zeros(4 * dh.shape[1]))\n"),
+             ("lstm_forward", "### BEGIN SOLUTION\n",
+              "### BEGIN SOLUTION\n    z = np.zeros(x.shape[:2] + h0.shape[1:], dtype=x.dtype)\n"
+              "    return z, z.copy(), [{}] * x.shape[0]\n"),
+             ("lstm_backward", "### BEGIN SOLUTION\n",
+              "### BEGIN SOLUTION\n    return (np.zeros(dh.shape[:2] + (4,)), np.zeros_like(dh[0]), np.zeros_like(dh[0]),\n"
+              "            np.zeros((4, 4 * dh.shape[2])), np.zeros((dh.shape[2], 4 * dh.shape[2])),\n"
+              "            np.zeros(4 * dh.shape[2]))\n"),
+             ("lstm_weights_from_torch", "### BEGIN SOLUTION\n",
+              "### BEGIN SOLUTION\n    H4, D = lstm.weight_ih_l0.shape\n"
+              "    return np.zeros((D, H4)), np.zeros((H4 // 4, H4)), np.zeros(H4)\n")],
+            {"test_lstm_step_forward", "test_gate_switches", "test_lstm_step_backward",
+             "test_lstm_forward", "test_lstm_backward", "test_torch_lstm"}),
     },
 }
 

@@ -219,11 +219,11 @@ def test_at_least_five_planted_bugs(assignment):
 
 
 @nbgrader_test
-def test_failure_messages_name_function_shapes_and_rel_error(graded):
+def test_failure_messages_name_function_shapes_and_the_deciding_measure(graded):
     nb = _autograded(graded, "ps2-rnn-forward", "bug-relu_instead_of_tanh")
     text = _cell_text(nb, "test_rnn_step_forward")
     assert "rnn_step_forward" in text and "x (3, 4) float64" in text
-    assert "expected h[" in text and "got      h[" in text and "rel_error = " in text
+    assert "expected h[" in text and "got      h[" in text and "error / tolerance = " in text
     nb = _autograded(graded, "ps3-bptt", "bug-step_backward_wrong_sign_dWh")
     text = _cell_text(nb, "test_rnn_step_backward")
     assert "dWh does not match the numerical gradient of your rnn_step_forward" in text
@@ -324,7 +324,7 @@ def test_seal_covers_an_import_inside_the_students_function():
         grading.guard(late, "f")(np.ones(3))
 
 
-def test_assert_close_message_names_function_shapes_values_and_rel_error():
+def test_assert_close_message_names_function_shapes_values_and_the_deciding_measure():
     args = _rnn_args()
     good = imported_early(*args.values())[0]
     bad = good.copy()
@@ -335,7 +335,8 @@ def test_assert_close_message_names_function_shapes_values_and_rel_error():
     assert "rnn_step_forward: h does not match the reference" in msg
     assert "x (2, 3) float64, h_prev (2, 4) float64" in msg
     assert "expected h[1, 1:4]" in msg and "got      h[1, 1:4]" in msg
-    assert "rel_error = " in msg
+    assert "largest |got - expected| = 5.000e-01 at [1, 2]" in msg
+    assert "error / tolerance = " in msg and "(passes at <= 1" in msg
     grading.assert_close("rnn_step_forward", "h", good.copy(), good, args)  # passes
 
 
@@ -372,6 +373,33 @@ def test_backward_check_compares_with_the_numerical_gradient_of_the_students_for
     ps3.check_rnn_step_backward(score, 5, my_fwd, my_bwd, seed=3)
     assert float(score) == 4.0
     assert "dWh does not match the numerical gradient of your rnn_step_forward" in capsys.readouterr().out
+
+
+def test_training_does_not_trust_the_loss_the_students_code_returns(capsys):
+    from course_lib.grading import ps3
+
+    def liar(params, source, bptt, lr, max_norm, h0):
+        return 0.0, h0                      # claims a perfect loss, trains nothing
+
+    score = grading.Score(1)
+    ps3.check_training(score, 1, liar, seed=0, epochs=2)
+    assert float(score) == 0.0
+    assert "recomputed by the reference forward" in capsys.readouterr().out
+
+
+def test_install_cell_installs_what_the_notebook_needs_from_the_configured_branch():
+    import yaml
+
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    for a in ASSIGNMENTS:
+        nb = nbformat.read(str(ROOT / "exercises" / a / f"{a}.ipynb"), as_version=4)
+        install = nb.cells[1]
+        assert install.metadata["nbgrader"]["grade_id"] == "install"
+        uses_torch = any("import torch" in c.source for c in nb.cells[2:] if c.cell_type == "code")
+        extra = "[torch]" if uses_torch else ""
+        assert f'"course_lib{extra} @ git+{repo["url"]}@{repo["branch"]}"' in install.source, (
+            a, install.source)
+        assert ('"torch"' in install.source) == uses_torch
 
 
 def test_generate_release_rejects_an_unknown_assignment(tmp_path):

@@ -110,7 +110,10 @@ class Encoder:
             return {"$t": self._array(arr)}
         if callable(value) and getattr(value, "__module__", None) == PROBE_MODULE \
                 and self.send_modules:
-            return {"$probe": value.__name__}
+            # a probe function by name, with its bound arrays (probe_functions.Probe)
+            name = getattr(value, "name", None) or value.__name__
+            bound = dict(getattr(value, "bound", ()))
+            return {"$probe": [name, self.encode(bound, depth + 1)]}
         if self.send_modules and torch is not None and isinstance(value, torch.nn.Module):
             cls, kwargs, state = module_spec(value)
             return {"$module": [cls, kwargs, {k: self.encode(v, depth + 1)
@@ -233,9 +236,10 @@ class Decoder:
         if tag == "$module" and self.allow_modules:
             return self._module(body, depth)
         if tag == "$probe" and self.probes is not None:
-            if body not in getattr(self.probes, "__all__", ()):
-                raise WireError(f"unknown probe function {str(body)[:40]!r}")
-            return getattr(self.probes, body)
+            name, bound = self._check_pair(body)
+            if name not in getattr(self.probes, "PROBES", {}):
+                raise WireError(f"unknown probe function {str(name)[:40]!r}")
+            return self.probes.probe(name, **self.decode(bound, depth + 1))
         raise WireError(f"unknown tag {str(tag)[:40]!r}")
 
     @staticmethod

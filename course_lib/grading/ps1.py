@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 
-from .checks import Score, assert_close, describe
+from .checks import Score, assert_close, describe, seed_label
 from .sealing import guard, reference
 
 __all__ = ["WORDS", "tokens", "check_ngram_counts", "check_addk_prob", "check_perplexity",
@@ -54,7 +54,7 @@ def check_ngram_counts(score: Score, weight: float, fn, seed: int, n: int = 2,
             raise AssertionError(f"ngram_counts(tokens ({len(toks)} tokens), n={n}): the counts add up to "
                                  f"{total}, expected {expected_total} = len(tokens) - n + 1 n-grams")
 
-    score.part(weight, f"ngram_counts (seed {seed}, n={n}) [{describe(inputs)}]", check)
+    score.part(weight, f"ngram_counts ({seed_label(seed)}, n={n}) [{describe(inputs)}]", check)
 
 
 def check_addk_prob(score: Score, weight: float, fn, seed: int, n: int = 2, k: float = 1.0,
@@ -86,7 +86,7 @@ def check_addk_prob(score: Score, weight: float, fn, seed: int, n: int = 2, k: f
                          "p(word | context)", np.float64(got), np.float64(exp), None,
                          check_dtype=False, against="(c(context, word) + k) / (c(context) + k V)")
 
-        score.part(weight / len(cases), f"addk_prob: {title} (seed {seed}, n={n}, k={k})", check)
+        score.part(weight / len(cases), f"addk_prob: {title} ({seed_label(seed)}, n={n}, k={k})", check)
 
 
 def check_perplexity(score: Score, weight: float, fn, seed: int, M: int = 20, V: int = 7) -> None:
@@ -107,7 +107,7 @@ def check_perplexity(score: Score, weight: float, fn, seed: int, M: int = 20, V:
                      np.float64(V), {"probs": np.full(M, 1.0 / V)}, check_dtype=False,
                      against=f"V = {V}")
 
-    score.part(weight / 2, f"perplexity (seed {seed}, {M} probabilities)", check_random)
+    score.part(weight / 2, f"perplexity ({seed_label(seed)}, {M} probabilities)", check_random)
     score.part(weight / 2, f"perplexity of a uniform model is V = {V}", check_uniform)
 
 
@@ -143,7 +143,7 @@ def check_batchify(score: Score, weight: float, fn, seed: int = None, S: int = 2
         got = guard(fn, "batchify")(ids.copy(), N)
         _same_array("batchify", "source", got, exp, inputs)
 
-    what = "the alphabet" if alphabet else f"seed {seed}"
+    what = "the alphabet" if alphabet else seed_label(seed)
     score.part(weight, f"batchify ({what}, N={N}) [{describe(inputs)}]", check)
 
 
@@ -177,4 +177,4 @@ def check_get_batch(score: Score, weight: float, fn, seed: int, T: int = 9, N: i
     parts = ([(check_full, "full windows")] if full else []) + (
         [(check_short, "the short last window")] if short else [])
     for check, title in parts:
-        score.part(weight / len(parts), f"get_batch: {title} (seed {seed}, source ({T}, {N}), bptt {bptt})", check)
+        score.part(weight / len(parts), f"get_batch: {title} ({seed_label(seed)}, source ({T}, {N}), bptt {bptt})", check)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import Score, assert_close, describe
+from .checks import Diagnosed, Score, assert_close, describe, seed_label
+from .diagnose import BOOK, explain_gradient
 from .factories import logits_inputs, rnn_inputs
 from .numpy_checks import forward_part
 from .sealing import guard, reference
@@ -23,7 +24,7 @@ def check_rnn_step_forward(score: Score, weight: float, fn, seed: int, N: int = 
     """h = tanh(x @ Wx + h_prev @ Wh + b) on seeded inputs, compared with the reference."""
     args = rnn_inputs(seed, T=0, N=N, D=D, H=H, dtype=dtype)
     forward_part(score, weight, "rnn_step_forward", fn, NP + "rnn_step_forward", args, ["h"],
-                 f"h (seed {seed})")
+                 f"h ({seed_label(seed)})")
 
 
 def check_rnn_forward(score: Score, weight: float, fn, seed: int, T: int = 4, N: int = 3,
@@ -31,7 +32,7 @@ def check_rnn_forward(score: Score, weight: float, fn, seed: int, T: int = 4, N:
     """All T hidden states h (T, N, H) from h0, compared with the reference."""
     args = rnn_inputs(seed, T=T, N=N, D=D, H=H, dtype=dtype)
     forward_part(score, weight, "rnn_forward", fn, NP + "rnn_forward", args, ["h"],
-                 f"h (seed {seed})")
+                 f"h ({seed_label(seed)})")
 
 
 def check_affine_forward(score: Score, weight: float, fn, seed: int, lead=(4, 3), H: int = 5,
@@ -42,7 +43,7 @@ def check_affine_forward(score: Score, weight: float, fn, seed: int, lead=(4, 3)
             "W": (rng.standard_normal((H, V)) / np.sqrt(H)).astype(dtype),
             "b": rng.standard_normal(V).astype(dtype)}
     forward_part(score, weight, "affine_forward", fn, NP + "affine_forward", args, ["out"],
-                 f"out (seed {seed})")
+                 f"out ({seed_label(seed)})")
 
 
 def check_softmax_cross_entropy(score: Score, weight: float, fn, seed: int, shape=(4, 3),
@@ -62,20 +63,31 @@ def check_softmax_cross_entropy(score: Score, weight: float, fn, seed: int, shap
             state.update(expected=expected, got=got)
         return state["expected"], state["got"]
 
+    def diagnosed(name, got, expected):
+        try:
+            assert_close("softmax_cross_entropy", name, got, expected, args)
+        except AssertionError as exc:
+            M = float(np.sum(args["mask"])) if masked else int(np.prod(shape))
+            M = int(M) if float(M).is_integer() else M
+            sizes = {"M": ("the M positions that count" if masked else "the M positions", M)}
+            found = explain_gradient(name, got, expected, np.dtype(dtype), sizes)
+            if not found:
+                raise
+            raise Diagnosed(str(exc), f"{name}: {found}\nSee {BOOK['softmax']}.") from None
+
     def check_loss():
         expected, got = run()
         loss = got[0]
         if np.ndim(loss) != 0:
             raise AssertionError(f"softmax_cross_entropy: loss should be a scalar, got shape "
                                  f"{np.shape(loss)}\n  inputs: {describe(args)}")
-        assert_close("softmax_cross_entropy", "loss", np.asarray(loss, dtype=dtype),
-                     np.asarray(expected[0]), args)
+        diagnosed("loss", np.asarray(loss, dtype=dtype), np.asarray(expected[0]))
 
     def check_dlogits():
         expected, got = run()
-        assert_close("softmax_cross_entropy", "dlogits", got[1], expected[1], args)
+        diagnosed("dlogits", got[1], expected[1])
 
-    what = f"seed {seed}" + (", with mask" if masked else "") + (f", logits x{scale:g}" if scale != 2 else "")
+    what = seed_label(seed) + (", with mask" if masked else "") + (f", logits x{scale:g}" if scale != 2 else "")
     score.part(weight / 2, f"softmax_cross_entropy: loss ({what}) [{describe(args)}]", check_loss)
     score.part(weight / 2, f"softmax_cross_entropy: dlogits ({what}) [{describe(args)}]", check_dlogits)
 
@@ -123,6 +135,6 @@ def check_torch_rnn(score: Score, weight: float, weights_fn, forward_fn, seed: i
         assert_close("rnn_forward", "h", h[0], out.numpy(), inputs,
                      against="torch.nn.RNN's output (with your rnn_weights_from_torch)")
 
-    score.part(weight / 2, f"rnn_weights_from_torch (seed {seed}, D={D}, H={H})", check_weights)
-    score.part(weight / 2, f"rnn_forward == torch.nn.RNN (seed {seed}) [{describe(inputs)}]",
+    score.part(weight / 2, f"rnn_weights_from_torch ({seed_label(seed)}, D={D}, H={H})", check_weights)
+    score.part(weight / 2, f"rnn_forward == torch.nn.RNN ({seed_label(seed)}) [{describe(inputs)}]",
                check_output)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Callable, Dict, Optional, Tuple
+
 import numpy as np
 
-from .checks import Score, assert_close, describe
+from .checks import Passed, Score, assert_close, describe, seed_label
+from .diagnose import agrees
 from .factories import rnn_inputs
 from .numpy_checks import backward_parts
+from .probe_functions import probe
 from .sealing import guard, reference
 
 __all__ = ["check_rnn_step_backward", "check_rnn_backward", "check_numerical_gradient",
@@ -23,33 +27,40 @@ def check_rnn_step_backward(score: Score, weight: float, fwd, bwd, seed: int, N:
     backward_parts(score, weight, "rnn_step_forward", "rnn_step_backward", fwd, bwd,
                    NP + "rnn_step_forward", NP + "rnn_step_backward", args, n_out=1,
                    grad_names=["dx", "dh_prev", "dWx", "dWh", "db"],
-                   grad_of=["x", "h_prev", "Wx", "Wh", "b"], seed=seed, title=f"(seed {seed})")
+                   grad_of=["x", "h_prev", "Wx", "Wh", "b"], seed=seed,
+                   title=f"({seed_label(seed)}, {dtype})")
 
 
 def check_rnn_backward(score: Score, weight: float, fwd, bwd, seed: int, T: int = 4, N: int = 3,
-                       D: int = 4, H: int = 5, dtype: str = "float64") -> None:
-    """dx, dh0, dWx, dWh, db of BPTT: numerical gradient of your forward and the reference."""
+                       D: int = 4, H: int = 5, dtype: str = "float64", step_bwd=None) -> None:
+    """dx, dh0, dWx, dWh, db of BPTT: numerical gradient of your forward and the reference.
+
+    ``step_bwd``: the student's rnn_step_backward, which their rnn_backward calls; a gradient
+    wrong only through it keeps its credit and the message names the helper.
+    """
     args = rnn_inputs(seed, T=T, N=N, D=D, H=H, dtype=dtype)
     backward_parts(score, weight, "rnn_forward", "rnn_backward", fwd, bwd,
                    NP + "rnn_forward", NP + "rnn_backward", args, n_out=1,
                    grad_names=["dx", "dh0", "dWx", "dWh", "db"],
-                   grad_of=["x", "h0", "Wx", "Wh", "b"], seed=seed, title=f"(seed {seed})")
+                   grad_of=["x", "h0", "Wx", "Wh", "b"], seed=seed,
+                   title=f"({seed_label(seed)}, T={T}, {dtype})",
+                   helper=("rnn_step_backward", step_bwd) if step_bwd is not None else None)
 
 
 def check_numerical_gradient(score: Score, weight: float, fn, seed: int, shape=(3, 4)) -> None:
-    """Three parts: a scalar f (df=None), an array f with df, and x restored afterwards."""
+    """Three parts: a scalar f (df=None), an array f with df, and x restored afterwards.
+
+    The functions handed to the student's numerical_gradient are :mod:`.probe_functions`
+    (module level, by name, so a grader in another process can rebuild them).
+    """
     rng = np.random.default_rng(seed)
     x0 = rng.standard_normal(shape)
     W = rng.standard_normal((shape[-1], 3))
     df = rng.standard_normal(shape[:-1] + (3,))
     ref = reference("course_lib.gradcheck.numerical_gradient")
+    f_scalar, f_array = probe("sum_sin_x_times_x"), probe("tanh_x_W", W=W)
     inputs = {"x": x0}
-
-    def f_scalar(x):
-        return float(np.sum(np.sin(x) * x))
-
-    def f_array(x):
-        return np.tanh(x @ W)
+    label = seed_label(seed)
 
     def check_scalar():
         got = guard(fn, "numerical_gradient")(f_scalar, x0.copy())
@@ -63,13 +74,18 @@ def check_numerical_gradient(score: Score, weight: float, fn, seed: int, shape=(
 
     def check_restored():
         x = x0.copy()
-        guard(fn, "numerical_gradient")(f_array, x, df)
+        got = guard(fn, "numerical_gradient")(f_array, x, df)
         assert_close("numerical_gradient", "x after the call", x, x0, inputs, rtol=0, atol=0,
                      against="x before the call (restore every entry you perturb)")
+        # a constant answer that never touches x must not pass this part
+        if not np.any(np.asarray(got, dtype=np.float64)):
+            raise AssertionError("numerical_gradient: the gradient is zero everywhere, so x was "
+                                 "left unchanged without being used: perturb each entry, then "
+                                 "restore it")
 
-    score.part(weight * 0.4, f"numerical_gradient: scalar f (seed {seed}) [{describe(inputs)}]", check_scalar)
-    score.part(weight * 0.4, f"numerical_gradient: array f with df (seed {seed})", check_array)
-    score.part(weight * 0.2, f"numerical_gradient: leaves x unchanged (seed {seed})", check_restored)
+    score.part(weight * 0.4, f"numerical_gradient: scalar f ({label}) [{describe(inputs)}]", check_scalar)
+    score.part(weight * 0.4, f"numerical_gradient: array f with df ({label})", check_array)
+    score.part(weight * 0.2, f"numerical_gradient: leaves x unchanged ({label})", check_restored)
 
 
 def _grads(seed, scale, kind):
@@ -115,9 +131,9 @@ def check_clip_grad_norm(score: Score, weight: float, fn, seed: int, dtype: str 
             assert_close("clip_grad_norm", f"grads[{k}] (norm < max_norm: unchanged)", g, e,
                          {"grads": g, "max_norm": 10.0})
 
-    score.part(weight * 0.3, f"clip_grad_norm: returns the norm (seed {seed}, {dtype})", check_norm)
-    score.part(weight * 0.5, f"clip_grad_norm: rescales in place when too large (seed {seed}, {dtype})", check_large)
-    score.part(weight * 0.2, f"clip_grad_norm: leaves small gradients alone (seed {seed}, {dtype})", check_small)
+    score.part(weight * 0.3, f"clip_grad_norm: returns the norm ({seed_label(seed)}, {dtype})", check_norm)
+    score.part(weight * 0.5, f"clip_grad_norm: rescales in place when too large ({seed_label(seed)}, {dtype})", check_large)
+    score.part(weight * 0.2, f"clip_grad_norm: leaves small gradients alone ({seed_label(seed)}, {dtype})", check_small)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,11 +154,17 @@ def init_params(V: int = 26, H: int = 16, seed: int = 0) -> dict:
 
 
 def reference_epoch(params: dict, source: np.ndarray, bptt: int, lr: float, max_norm: float,
-                    h0: np.ndarray):
-    """The reference epoch of truncated BPTT (in place on ``params``) -> (mean loss, h)."""
+                    h0: np.ndarray, helpers: Optional[Dict[str, Callable]] = None,
+                    update: bool = True):
+    """The reference epoch of truncated BPTT (in place on ``params``) -> (mean loss, h).
+
+    ``helpers`` replaces reference functions by name ("rnn_backward", "clip_grad_norm"): the
+    reference epoch composed with a student's helpers. ``update=False`` only evaluates the loss.
+    """
     R = {name: reference(NP + name) for name in (
         "rnn_forward", "rnn_backward", "affine_forward", "affine_backward",
         "softmax_cross_entropy", "clip_grad_norm")}
+    R.update(helpers or {})
     get_batch = reference("course_lib.data.get_batch")
     V = params["Wx"].shape[0]
     h = h0
@@ -153,26 +175,78 @@ def reference_epoch(params: dict, source: np.ndarray, bptt: int, lr: float, max_
         hs, cache = R["rnn_forward"](x, h, params["Wx"], params["Wh"], params["b"])
         s, acache = R["affine_forward"](hs, params["W"], params["c"])
         loss, ds = R["softmax_cross_entropy"](s, y)
+        h = hs[-1]
+        losses.append(float(loss))
+        if not update:
+            continue
         dhs, dW, dc = R["affine_backward"](ds, acache)
         _, _, dWx, dWh, db = R["rnn_backward"](dhs, cache)
         grads = {"Wx": dWx, "Wh": dWh, "b": db, "W": dW, "c": dc}
         R["clip_grad_norm"](grads, max_norm)
         for k in params:
             params[k] -= lr * grads[k]
-        h = hs[-1]
-        losses.append(float(loss))
     return float(np.mean(losses)), h
 
 
+def _epoch_matches(p_got: dict, got, p_exp: dict, exp) -> bool:
+    """The student's epoch (params, (loss, h)) equals another epoch's, to the check's tolerance."""
+    try:
+        return (all(agrees(p_got[k], p_exp[k]) for k in p_exp) and agrees(got[0], exp[0])
+                and agrees(got[1], exp[1]))
+    except (TypeError, ValueError, KeyError, IndexError):
+        return False
+
+
+def _helper_note(helpers: Optional[Dict[str, Callable]], p0: dict, run_args: tuple,
+                 p_stu: dict, got, p_ref: dict, ref) -> Optional[Passed]:
+    """A note when train_epoch is right and only the student's helpers are wrong, else None.
+
+    Established from calls alone: the student's epoch (``p_stu``, ``got``) equals the reference
+    epoch run from ``p0`` with the student's helpers, and each helper named makes the reference
+    epoch differ from the plain one (``p_ref``, ``ref``) on its own. ``helpers["rnn_forward"]``
+    (the notebook's given forward) always runs with the student's rnn_backward, which reads its
+    cache, and is never blamed.
+    """
+    if not helpers:
+        return None
+
+    def epoch_with(names):
+        p = {k: v.copy() for k, v in p0.items()}
+        source, bptt, lr, max_norm, h0 = run_args
+        if "rnn_backward" in names and "rnn_forward" in helpers:
+            names = list(names) + ["rnn_forward"]
+        chosen = {n: guard(helpers[n], n) for n in names}
+        return p, reference_epoch(p, source, bptt, lr, max_norm, h0.copy(), helpers=chosen)
+
+    try:
+        if not _epoch_matches(p_stu, got, *epoch_with(list(helpers))):
+            return None
+        bad = [n for n in helpers if n != "rnn_forward"
+               and not _epoch_matches(*epoch_with([n]), p_ref, ref)]
+    except Exception:  # a helper that crashes: no credit through it
+        return None
+    if not bad:
+        return None
+    names = " and ".join(bad)
+    return Passed(f"your {names} {'is' if len(bad) == 1 else 'are'} wrong, which makes train_epoch "
+                  f"differ from the reference epoch; train_epoch itself is right (it equals the "
+                  f"reference epoch run with your {names}), so it keeps its credit: fix {names}")
+
+
 def check_train_epoch(score: Score, weight: float, fn, seed: int, bptt: int = 5,
-                      max_norm: float = 0.5, lr: float = 0.5, N: int = 4) -> None:
+                      max_norm: float = 0.5, lr: float = 0.5, N: int = 4,
+                      helpers: Optional[Dict[str, Callable]] = None) -> None:
     """Three parts: the updated parameters, the mean loss and the carried hidden state, each
-    after one epoch, equal the reference epoch's."""
+    after one epoch, equal the reference epoch's.
+
+    ``helpers``: the notebook's functions train_epoch calls ({"rnn_forward": ...,
+    "rnn_backward": ..., "clip_grad_norm": ...}). When train_epoch fails but equals the reference epoch composed with
+    those helpers, a helper is at fault: the parts keep their credit and the note names it.
+    """
     source = alphabet_source(repeats=3, N=N)
-    H = 8
-    p_ref = init_params(H=H, seed=seed)
-    p_stu = {k: v.copy() for k, v in p_ref.items()}
-    h0 = np.random.default_rng(seed + 1).standard_normal((N, H)) * 0.1
+    p_ref = init_params(H=8, seed=seed)
+    p0, p_stu = ({k: v.copy() for k, v in p_ref.items()} for _ in range(2))
+    h0 = np.random.default_rng(seed + 1).standard_normal((N, 8)) * 0.1
     state: dict = {}
     inputs = {"source": source, "h0": h0, "bptt": bptt, "max_norm": max_norm, "lr": lr}
 
@@ -184,6 +258,19 @@ def check_train_epoch(score: Score, weight: float, fn, seed: int, bptt: int = 5,
                 raise AssertionError(f"train_epoch: expected (mean_loss, h), got {type(out).__name__}")
             state["got"] = out
         return state["ref"], state["got"]
+
+    def credited(check):
+        def part():
+            try:
+                check()
+            except AssertionError:
+                if "got" in state and "note" not in state:
+                    state["note"] = _helper_note(helpers, p0, (source, bptt, lr, max_norm, h0),
+                                                 p_stu, state["got"], p_ref, state["ref"])
+                if state.get("note"):
+                    return state["note"]
+                raise
+        return part
 
     def check_params():
         run()
@@ -201,28 +288,36 @@ def check_train_epoch(score: Score, weight: float, fn, seed: int, bptt: int = 5,
         assert_close("train_epoch", "the final hidden state", h, h_ref, inputs,
                      against="the reference epoch (carry h from window to window)")
 
-    score.part(weight * 0.5, f"train_epoch: parameters after one epoch (seed {seed}, bptt {bptt})", check_params)
-    score.part(weight * 0.25, f"train_epoch: mean loss (seed {seed})", check_loss)
-    score.part(weight * 0.25, f"train_epoch: hidden state carried across windows (seed {seed})", check_h)
+    label = f"{seed_label(seed)}, bptt {bptt}"
+    score.part(weight * 0.5, f"train_epoch: parameters after one epoch ({label})", credited(check_params))
+    score.part(weight * 0.25, f"train_epoch: mean loss ({label})", credited(check_loss))
+    score.part(weight * 0.25, f"train_epoch: hidden state carried across windows ({label})", credited(check_h))
 
 
 def check_training(score: Score, weight: float, fn, seed: int, epochs: int = 25,
                    target: float = 0.2, lr: float = 1.0, max_norm: float = 1.0) -> None:
-    """One part: ``epochs`` epochs of your train_epoch on the alphabet bring the loss below target."""
+    """One part: ``epochs`` epochs of your train_epoch on the alphabet bring the loss below target.
+
+    The loss is recomputed from the trained parameters by the reference forward (one more pass
+    over the alphabet, no update): the number the student's code returns is not trusted.
+    """
     source = alphabet_source(repeats=12, N=4)
     params = init_params(H=16, seed=seed)
 
     def check():
         h = np.zeros((4, 16))
         f = guard(fn, "train_epoch")
-        first = None
         for _ in range(epochs):
-            loss, h = f(params, source, 10, lr, max_norm, h)
-            first = loss if first is None else first
+            out = f(params, source, 10, lr, max_norm, h)
+            if not isinstance(out, tuple) or len(out) != 2:
+                raise AssertionError(f"train_epoch: expected (mean_loss, h), got {type(out).__name__}")
+            h = out[1]
+        trained = {k: np.asarray(v, dtype=np.float64).copy() for k, v in params.items()}
+        loss, _ = reference_epoch(trained, source, 10, lr, max_norm, np.zeros((4, 16)), update=False)
         if not np.isfinite(loss) or loss >= target:
             raise AssertionError(
                 f"train_epoch: after {epochs} epochs on the alphabet (source {source.shape}, "
-                f"bptt 10, lr {lr}, max_norm {max_norm}) the mean loss is {loss:.4f} (first epoch "
-                f"{first:.4f}); expected < {target}")
+                f"bptt 10, lr {lr}, max_norm {max_norm}) the mean loss of the trained parameters "
+                f"(recomputed by the reference forward) is {loss:.4f}; expected < {target}")
 
-    score.part(weight, f"train_epoch learns the alphabet (seed {seed}, {epochs} epochs)", check)
+    score.part(weight, f"train_epoch learns the alphabet ({seed_label(seed)}, {epochs} epochs)", check)

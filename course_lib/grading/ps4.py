@@ -12,7 +12,7 @@ import torch
 
 import course_lib.torch_rnn  # noqa: F401  (imported so that the seal covers it)
 
-from .checks import Score
+from .checks import Score, seed_label
 from .sealing import guard, is_remote, sandbox_helper
 
 __all__ = ["PAD", "classification_data", "train_classifier", "accuracy",
@@ -106,7 +106,18 @@ def check_classifier_masking(score: Score, weight: float, cls, seed: int, N: int
             return _tensor("SeqClassifier.forward", guard(model, "SeqClassifier.forward")(xx, lengths),
                            (N, 4))
 
+    def reads_tokens():
+        # a constant answer ignores padding trivially: the logits must depend on real tokens
+        first = x.clone()
+        first[0] = (first[0] % 4) + 1
+        if torch.allclose(model_out(first), model_out(x), atol=1e-6):
+            raise AssertionError(
+                "SeqClassifier.forward: the logits do not change when the first token of every "
+                "sequence changes (the label is the first token): the output must depend on the "
+                "tokens before each sequence's length")
+
     def check_content():
+        reads_tokens()
         noisy = x.clone()
         pad = torch.arange(x.shape[0])[:, None] >= lengths[None, :]
         noisy[pad] = torch.randint(1, 5, (int(pad.sum()),), generator=torch.Generator().manual_seed(seed))
@@ -115,12 +126,13 @@ def check_classifier_masking(score: Score, weight: float, cls, seed: int, N: int
                f"(lengths {lengths.tolist()}): use the hidden state at step lengths[n] - 1")
 
     def check_extra():
+        reads_tokens()
         longer = torch.cat([x, torch.full((3, N), PAD, dtype=x.dtype)])
         _close("SeqClassifier.forward", model_out(longer), model_out(x),
                "the logits change when 3 rows of padding are appended (x (7, N) -> (10, N))")
 
-    score.part(weight / 2, f"SeqClassifier: padded tokens are ignored (seed {seed})", check_content)
-    score.part(weight / 2, f"SeqClassifier: extra padding is ignored (seed {seed})", check_extra)
+    score.part(weight / 2, f"SeqClassifier: padded tokens are ignored ({seed_label(seed)})", check_content)
+    score.part(weight / 2, f"SeqClassifier: extra padding is ignored ({seed_label(seed)})", check_extra)
 
 
 def check_classifier_accuracy(score: Score, weight: float, cls, seed: int, target: float = 0.9,
@@ -149,7 +161,7 @@ def check_classifier_accuracy(score: Score, weight: float, cls, seed: int, targe
                 f"SeqClassifier(5, 16, 32, 4): held-out accuracy {acc:.3f} after {steps} Adam steps "
                 f"(lr 1e-2, batch 64); expected >= {target}")
 
-    score.part(weight, f"SeqClassifier: held-out accuracy >= {target} after {steps} steps (seed {seed})", check)
+    score.part(weight, f"SeqClassifier: held-out accuracy >= {target} after {steps} steps ({seed_label(seed)})", check)
 
 
 # --------------------------------------------------------------------------- seq -> seq
@@ -187,6 +199,10 @@ def check_teacher_forcing(score: Score, weight: float, cls, seed: int, S: int = 
     def check_causal():
         model = _encdec(cls, seed)
         base = out(model, src, tgt)
+        if torch.allclose(out(model, src, (tgt % 6) + 1), base, atol=1e-7):
+            raise AssertionError(
+                "EncoderDecoder.forward: the logits do not change at all when tgt_in changes: "
+                "step t's decoder input is tgt_in[t] (a constant output cannot be causal or not)")
         for k in range(1, T):
             changed = tgt.clone()
             changed[k:] = (changed[k:] % 6) + 1
@@ -213,9 +229,9 @@ def check_teacher_forcing(score: Score, weight: float, cls, seed: int, S: int = 
                 "EncoderDecoder.forward: logits[0] do not depend on src: start the decoder from "
                 "the encoder's final hidden state")
 
-    score.part(weight / 3, f"EncoderDecoder: logits[t] never see a later target (seed {seed})", check_causal)
-    score.part(weight / 3, f"EncoderDecoder: logits[t] depend on tgt_in[t] (seed {seed})", check_input)
-    score.part(weight / 3, f"EncoderDecoder: the decoder starts from the encoder (seed {seed})", check_source)
+    score.part(weight / 3, f"EncoderDecoder: logits[t] never see a later target ({seed_label(seed)})", check_causal)
+    score.part(weight / 3, f"EncoderDecoder: logits[t] depend on tgt_in[t] ({seed_label(seed)})", check_input)
+    score.part(weight / 3, f"EncoderDecoder: the decoder starts from the encoder ({seed_label(seed)})", check_source)
 
 
 def check_greedy_decode(score: Score, weight: float, cls, seed: int, S: int = 4, N: int = 3,
@@ -231,6 +247,12 @@ def check_greedy_decode(score: Score, weight: float, cls, seed: int, S: int = 4,
                          (steps, N), "long")
             tgt_in = torch.cat([torch.full((1, N), bos, dtype=torch.long), ys[:-1]])
             logits = guard(model, "EncoderDecoder.forward")(src, tgt_in)
+            other = guard(model, "EncoderDecoder.forward")(src, (tgt_in % 6) + 1)
+        if torch.allclose(other, logits, atol=1e-7):
+            raise AssertionError(
+                "EncoderDecoder.forward: the logits do not change when the decoder's inputs "
+                "change, so greedy decoding has nothing to feed back: step t's input is the "
+                "previous prediction")
         expected = logits.argmax(-1)
         if not torch.equal(ys, expected):
             t = int((ys != expected).any(dim=1).nonzero()[0])
@@ -239,4 +261,4 @@ def check_greedy_decode(score: Score, weight: float, cls, seed: int, S: int = 4,
                 f"of forward(src, [bos] + previous outputs) is {expected[t].tolist()}: feed each "
                 f"step's prediction back as the next input")
 
-    score.part(weight, f"EncoderDecoder.greedy_decode feeds back its predictions (seed {seed})", check)
+    score.part(weight, f"EncoderDecoder.greedy_decode feeds back its predictions ({seed_label(seed)})", check)

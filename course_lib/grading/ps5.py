@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import Score, assert_close, describe
+from .checks import Score, assert_close, describe, seed_label
 from .factories import lstm_inputs
 from .numpy_checks import backward_parts, forward_part
 from .sealing import guard, reference
@@ -20,7 +20,7 @@ def check_lstm_step_forward(score: Score, weight: float, fn, seed: int, N: int =
     """h and c of one LSTM step (gates i, f, g, o) compared with the reference."""
     args = lstm_inputs(seed, T=0, N=N, D=D, H=H, dtype=dtype)
     forward_part(score, weight, "lstm_step_forward", fn, NP + "lstm_step_forward", args,
-                 ["h", "c"], f"h and c (seed {seed})")
+                 ["h", "c"], f"h and c ({seed_label(seed)}, {dtype})", gates=True)
 
 
 def check_lstm_forward(score: Score, weight: float, fn, seed: int, T: int = 4, N: int = 3,
@@ -28,7 +28,7 @@ def check_lstm_forward(score: Score, weight: float, fn, seed: int, T: int = 4, N
     """All h (T, N, H) and c (T, N, H) compared with the reference."""
     args = lstm_inputs(seed, T=T, N=N, D=D, H=H, dtype=dtype)
     forward_part(score, weight, "lstm_forward", fn, NP + "lstm_forward", args, ["h", "c"],
-                 f"h and c (seed {seed})")
+                 f"h and c ({seed_label(seed)}, T={T}, {dtype})", gates=True)
 
 
 def check_lstm_step_backward(score: Score, weight: float, fwd, bwd, seed: int, N: int = 3,
@@ -39,17 +39,23 @@ def check_lstm_step_backward(score: Score, weight: float, fwd, bwd, seed: int, N
                    NP + "lstm_step_forward", NP + "lstm_step_backward", args, n_out=2,
                    grad_names=["dx", "dh_prev", "dc_prev", "dWx", "dWh", "db"],
                    grad_of=["x", "h_prev", "c_prev", "Wx", "Wh", "b"], seed=seed,
-                   title=f"(seed {seed})")
+                   title=f"({seed_label(seed)}, {dtype})", kind="lstm")
 
 
 def check_lstm_backward(score: Score, weight: float, fwd, bwd, seed: int, T: int = 4, N: int = 3,
-                        D: int = 4, H: int = 5, dtype: str = "float64") -> None:
-    """dx, dh0, dc0, dWx, dWh, db of BPTT through the LSTM from upstream dh (T, N, H)."""
+                        D: int = 4, H: int = 5, dtype: str = "float64", step_bwd=None) -> None:
+    """dx, dh0, dc0, dWx, dWh, db of BPTT through the LSTM from upstream dh (T, N, H).
+
+    ``step_bwd``: the student's lstm_step_backward, which their lstm_backward calls; a gradient
+    wrong only through it keeps its credit and the message names the helper.
+    """
     args = lstm_inputs(seed, T=T, N=N, D=D, H=H, dtype=dtype)
     backward_parts(score, weight, "lstm_forward", "lstm_backward", fwd, bwd,
                    NP + "lstm_forward", NP + "lstm_backward", args, n_out=2, n_up=1,
                    grad_names=["dx", "dh0", "dc0", "dWx", "dWh", "db"],
-                   grad_of=["x", "h0", "c0", "Wx", "Wh", "b"], seed=seed, title=f"(seed {seed})")
+                   grad_of=["x", "h0", "c0", "Wx", "Wh", "b"], seed=seed,
+                   title=f"({seed_label(seed)}, T={T}, {dtype})", kind="lstm",
+                   helper=("lstm_step_backward", step_bwd) if step_bwd is not None else None)
 
 
 # (name, i, f, o, what must hold) with +1 = gate open (sigmoid(+30) ~ 1), -1 = closed
@@ -130,6 +136,6 @@ def check_torch_lstm(score: Score, weight: float, weights_fn, forward_fn, seed: 
         assert_close("lstm_forward", "c[-1]", res[1][-1], cT[0].numpy(), inputs,
                      against="torch.nn.LSTM's final cell state")
 
-    score.part(weight / 2, f"lstm_weights_from_torch (seed {seed}, D={D}, H={H})", check_weights)
-    score.part(weight / 2, f"lstm_forward == torch.nn.LSTM (seed {seed}) [{describe(inputs)}]",
+    score.part(weight / 2, f"lstm_weights_from_torch ({seed_label(seed)}, D={D}, H={H})", check_weights)
+    score.part(weight / 2, f"lstm_forward == torch.nn.LSTM ({seed_label(seed)}) [{describe(inputs)}]",
                check_output)

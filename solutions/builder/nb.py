@@ -63,19 +63,31 @@ def test(grade_id: str, points: float, text: str):
     return cell
 
 
+def repository() -> tuple:
+    """(url, branch) of the course repository: `repository` in _config.yml, their one home."""
+    repo = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]
+    return repo["url"], repo.get("branch") or "main"
+
+
 def repository_url() -> str:
-    """The course repository's address: `repository.url` in _config.yml, its one home."""
-    return yaml.safe_load((REPO / "_config.yml").read_text())["repository"]["url"]
+    return repository()[0]
 
 
-def install_cell():
-    """Locked first cell: installs course_lib where it is missing (Colab, a bare Jupyter)."""
+def install_cell(torch: bool = False):
+    """Locked first cell: installs course_lib (with torch where the notebook needs it) if missing.
+
+    The requirement names the branch of _config.yml, so a fork's or a term's branch is what
+    students get; ``course_lib[torch]`` pulls the torch range of pyproject.toml.
+    """
+    url, branch = repository()
+    extra = "[torch]" if torch else ""
+    needs = '("course_lib", "torch")' if torch else '("course_lib",)'
     return setup("install", f"""
-        # Colab or any fresh Python: install the course's package, course_lib, if it is missing.
+        # Colab or any fresh Python: install what this notebook needs (course_lib{extra}) if missing.
         import importlib.util, subprocess, sys
-        if importlib.util.find_spec("course_lib") is None:
+        if any(importlib.util.find_spec(m) is None for m in {needs}):
             subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                            "git+{repository_url()}"], check=True)
+                            "course_lib{extra} @ git+{url}@{branch}"], check=True)
         """)
 
 
@@ -83,7 +95,9 @@ def notebook(cells, title: str):
     nb = nbformat.v4.new_notebook()
     nb.cells = list(cells)
     # after the title cell, before any import of course_lib
-    nb.cells.insert(1, install_cell())
+    torch = any(c.cell_type == "code" and ("import torch" in c.source or "from torch" in c.source)
+                for c in nb.cells)
+    nb.cells.insert(1, install_cell(torch=torch))
     n_md = 0
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader")

@@ -57,6 +57,7 @@ CELLS = [
     test("test_rnn_step_forward", 2, """
     score = Score(2)
     ps2.check_rnn_step_forward(score, 1, rnn_step_forward, seed=0)
+    ps2.check_rnn_step_forward(score, 0.5, rnn_step_forward, seed=1, dtype="float32")
     ### BEGIN HIDDEN TESTS
     ps2.check_rnn_step_forward(score, 0.5, rnn_step_forward, seed=201, N=1, D=2, H=3)
     ps2.check_rnn_step_forward(score, 0.5, rnn_step_forward, seed=202, N=4, D=3, H=6, dtype="float32")
@@ -91,6 +92,7 @@ CELLS = [
     test("test_rnn_forward", 2, """
     score = Score(2)
     ps2.check_rnn_forward(score, 1, rnn_forward, seed=0, T=4)
+    ps2.check_rnn_forward(score, 0.5, rnn_forward, seed=1, T=3, dtype="float32")
     ### BEGIN HIDDEN TESTS
     ps2.check_rnn_forward(score, 0.5, rnn_forward, seed=211, T=1, N=1, D=2, H=3)
     ps2.check_rnn_forward(score, 0.5, rnn_forward, seed=212, T=6, N=2, D=3, H=4, dtype="float32")
@@ -115,6 +117,7 @@ CELLS = [
     test("test_affine_forward", 1, """
     score = Score(1)
     ps2.check_affine_forward(score, 0.5, affine_forward, seed=0)
+    ps2.check_affine_forward(score, 0.25, affine_forward, seed=1, dtype="float32")
     ### BEGIN HIDDEN TESTS
     ps2.check_affine_forward(score, 0.25, affine_forward, seed=221, lead=(1, 1), H=2, V=3)
     ps2.check_affine_forward(score, 0.25, affine_forward, seed=222, lead=(5,), dtype="float32")
@@ -132,7 +135,7 @@ CELLS = [
 
     `logits (..., V)`, int `targets (...)`, optional `mask (...)` -> `(loss, dlogits)`: a scalar
     of the logits' dtype and `dlogits (..., V)`. Subtract the row maximum before `exp`: the
-    hidden tests use logits in the hundreds.
+    tests use logits in the thousands, where `exp` overflows float64 without it.
     """),
     solution("softmax_cross_entropy", '''
     def softmax_cross_entropy(logits, targets, mask=None):
@@ -156,6 +159,11 @@ CELLS = [
     test("test_softmax_cross_entropy", 3, """
     score = Score(3)
     ps2.check_softmax_cross_entropy(score, 1, softmax_cross_entropy, seed=0)
+    # the task's requirements, each visible: the mask, float32, and logits in the thousands
+    # (exp overflows float64 without the max subtracted)
+    ps2.check_softmax_cross_entropy(score, 0.5, softmax_cross_entropy, seed=1, shape=(4, 2), masked=True)
+    ps2.check_softmax_cross_entropy(score, 0.5, softmax_cross_entropy, seed=2, dtype="float32", masked=True)
+    ps2.check_softmax_cross_entropy(score, 0.5, softmax_cross_entropy, seed=3, scale=1000.0)
     ### BEGIN HIDDEN TESTS
     ps2.check_softmax_cross_entropy(score, 0.5, softmax_cross_entropy, seed=231, shape=(1, 1), V=3)
     ps2.check_softmax_cross_entropy(score, 0.5, softmax_cross_entropy, seed=232, shape=(5, 2), masked=True)

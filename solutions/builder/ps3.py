@@ -104,6 +104,7 @@ CELLS = [
     test("test_rnn_step_backward", 3, """
     score = Score(3)
     ps3.check_rnn_step_backward(score, 1.5, rnn_step_forward, rnn_step_backward, seed=0)
+    ps3.check_rnn_step_backward(score, 0.5, rnn_step_forward, rnn_step_backward, seed=1, dtype="float32")
     ### BEGIN HIDDEN TESTS
     ps3.check_rnn_step_backward(score, 0.75, rnn_step_forward, rnn_step_backward, seed=301, N=1, D=2, H=3)
     ps3.check_rnn_step_backward(score, 0.75, rnn_step_forward, rnn_step_backward, seed=302, dtype="float32")
@@ -143,10 +144,12 @@ CELLS = [
     '''),
     test("test_rnn_backward", 3, """
     score = Score(3)
-    ps3.check_rnn_backward(score, 1.5, rnn_forward, rnn_backward, seed=0, T=4)
+    # rnn_step_backward too: a gradient wrong only because of it keeps its credit here
+    ps3.check_rnn_backward(score, 1.5, rnn_forward, rnn_backward, seed=0, T=4, step_bwd=rnn_step_backward)
+    ps3.check_rnn_backward(score, 0.5, rnn_forward, rnn_backward, seed=1, T=3, dtype="float32", step_bwd=rnn_step_backward)
     ### BEGIN HIDDEN TESTS
-    ps3.check_rnn_backward(score, 0.75, rnn_forward, rnn_backward, seed=311, T=1, N=1, D=2, H=3)
-    ps3.check_rnn_backward(score, 0.75, rnn_forward, rnn_backward, seed=312, T=6, N=2, dtype="float32")
+    ps3.check_rnn_backward(score, 0.75, rnn_forward, rnn_backward, seed=311, T=1, N=1, D=2, H=3, step_bwd=rnn_step_backward)
+    ps3.check_rnn_backward(score, 0.75, rnn_forward, rnn_backward, seed=312, T=6, N=2, dtype="float32", step_bwd=rnn_step_backward)
     ### END HIDDEN TESTS
     score
     """),
@@ -216,6 +219,7 @@ CELLS = [
     test("test_clip_grad_norm", 2, """
     score = Score(2)
     ps3.check_clip_grad_norm(score, 1, clip_grad_norm, seed=0)
+    ps3.check_clip_grad_norm(score, 0.5, clip_grad_norm, seed=1, dtype="float32")
     ### BEGIN HIDDEN TESTS
     ps3.check_clip_grad_norm(score, 0.5, clip_grad_norm, seed=331)
     ps3.check_clip_grad_norm(score, 0.5, clip_grad_norm, seed=332, dtype="float32")
@@ -265,9 +269,11 @@ CELLS = [
     '''),
     test("test_train_epoch", 3, """
     score = Score(3)
-    ps3.check_train_epoch(score, 1.5, train_epoch, seed=0)
+    # the helpers train_epoch calls: if one of them is wrong, train_epoch is graded through it
+    helpers = {"rnn_forward": rnn_forward, "rnn_backward": rnn_backward, "clip_grad_norm": clip_grad_norm}
+    ps3.check_train_epoch(score, 1.5, train_epoch, seed=0, helpers=helpers)
     ### BEGIN HIDDEN TESTS
-    ps3.check_train_epoch(score, 1.5, train_epoch, seed=341, bptt=4, N=3)
+    ps3.check_train_epoch(score, 1.5, train_epoch, seed=341, bptt=4, N=3, helpers=helpers)
     ### END HIDDEN TESTS
     score
     """),
@@ -279,7 +285,7 @@ CELLS = [
     score = Score(1)
     ps3.check_training(score, 0.5, train_epoch, seed=0)
     ### BEGIN HIDDEN TESTS
-    ps3.check_training(score, 0.5, train_epoch, seed=1)
+    ps3.check_training(score, 0.5, train_epoch, seed=351)
     ### END HIDDEN TESTS
     score
     """),

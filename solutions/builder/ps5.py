@@ -63,6 +63,7 @@ CELLS = [
     test("test_lstm_step_forward", 2, """
     score = Score(2)
     ps5.check_lstm_step_forward(score, 1, lstm_step_forward, seed=0)
+    ps5.check_lstm_step_forward(score, 0.5, lstm_step_forward, seed=1, dtype="float32")
     ### BEGIN HIDDEN TESTS
     ps5.check_lstm_step_forward(score, 0.5, lstm_step_forward, seed=501, N=1, D=2, H=3)
     ps5.check_lstm_step_forward(score, 0.5, lstm_step_forward, seed=502, dtype="float32")
@@ -122,6 +123,7 @@ CELLS = [
     test("test_lstm_step_backward", 3, """
     score = Score(3)
     ps5.check_lstm_step_backward(score, 1.5, lstm_step_forward, lstm_step_backward, seed=0)
+    ps5.check_lstm_step_backward(score, 0.5, lstm_step_forward, lstm_step_backward, seed=1, dtype="float32")
     ### BEGIN HIDDEN TESTS
     ps5.check_lstm_step_backward(score, 0.75, lstm_step_forward, lstm_step_backward, seed=521, N=1, D=2, H=3)
     ps5.check_lstm_step_backward(score, 0.75, lstm_step_forward, lstm_step_backward, seed=522, dtype="float32")
@@ -154,6 +156,7 @@ CELLS = [
     test("test_lstm_forward", 2, """
     score = Score(2)
     ps5.check_lstm_forward(score, 1, lstm_forward, seed=0)
+    ps5.check_lstm_forward(score, 0.5, lstm_forward, seed=1, T=3, dtype="float32")
     ### BEGIN HIDDEN TESTS
     ps5.check_lstm_forward(score, 0.5, lstm_forward, seed=531, T=1, N=1, D=2, H=3)
     ps5.check_lstm_forward(score, 0.5, lstm_forward, seed=532, T=6, dtype="float32")
@@ -190,10 +193,12 @@ CELLS = [
     '''),
     test("test_lstm_backward", 3, """
     score = Score(3)
-    ps5.check_lstm_backward(score, 1.5, lstm_forward, lstm_backward, seed=0)
+    # lstm_step_backward too: a gradient wrong only because of it keeps its credit here
+    ps5.check_lstm_backward(score, 1.5, lstm_forward, lstm_backward, seed=0, step_bwd=lstm_step_backward)
+    ps5.check_lstm_backward(score, 0.5, lstm_forward, lstm_backward, seed=1, T=3, dtype="float32", step_bwd=lstm_step_backward)
     ### BEGIN HIDDEN TESTS
-    ps5.check_lstm_backward(score, 0.75, lstm_forward, lstm_backward, seed=541, T=1, N=1, D=2, H=3)
-    ps5.check_lstm_backward(score, 0.75, lstm_forward, lstm_backward, seed=542, T=5, dtype="float32")
+    ps5.check_lstm_backward(score, 0.75, lstm_forward, lstm_backward, seed=541, T=1, N=1, D=2, H=3, step_bwd=lstm_step_backward)
+    ps5.check_lstm_backward(score, 0.75, lstm_forward, lstm_backward, seed=542, T=5, dtype="float32", step_bwd=lstm_step_backward)
     ### END HIDDEN TESTS
     score
     """),
