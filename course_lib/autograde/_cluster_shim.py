@@ -44,6 +44,9 @@ class SubmissionTask:
     files: list
     limits: dict
     course_fingerprint: str = ""
+    #: the client's folders the student must not see (the course directory, solutions/):
+    #: hidden on a worker too where they exist there, e.g. a worker on the client's machine
+    hide: list = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -125,7 +128,7 @@ class Autograder(_ag.Autograder):
                 task = SubmissionTask(
                     student=s, assignment=a, fingerprint=fp, notebooks=d["notebooks"],
                     files=[_file_row(rel, p, cap) for rel, p in d["files"]],
-                    limits=asdict(self.limits))
+                    limits=asdict(self.limits), hide=d["hide"])
                 task.course_fingerprint = course_fingerprint(task)
                 tasks.append(task)
         return tasks, skipped
@@ -192,11 +195,14 @@ def grade_task(task: SubmissionTask) -> SubmissionOutcome:
     inbox = tempfile.mkdtemp(prefix="rnn-course-inbox-")
     try:
         uid = r._uid_base + next(r._uids) % 1000 if os.geteuid() == 0 else None
-        repo_solutions = _PACKAGE.parent / "solutions"
+        needed = _ag._needed_paths()
+        hide = [inbox, str(_PACKAGE.parent / "solutions")] + [
+            h for h in task.hide if not any(n == h or n.startswith(h.rstrip("/") + "/")
+                                            for n in needed)]
         d = dict(task.limits, student=task.student, assignment=task.assignment, uid=uid,
                  gid=uid, namespaces=_ag.probe_namespaces(), files=_unpack(task.files, inbox),
-                 hide=[inbox] + ([str(repo_solutions)] if repo_solutions.is_dir() else []),
-                 needed=_ag._needed_paths(), host_ns=_ag._host_ns(), notebooks=task.notebooks)
+                 hide=[h for h in hide if os.path.isdir(h)], needed=needed,
+                 host_ns=_ag._host_ns(), notebooks=task.notebooks)
         r._zygote = r.zygote()
         result = r.run_worker(d)
     except Exception as exc:  # the grader's own failure: a result, never an exception

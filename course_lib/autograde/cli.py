@@ -2,7 +2,8 @@
 
     rnn-course release [ASSIGNMENT...]
     rnn-course collect ASSIGNMENT PATH [--roster CSV]
-    rnn-course autograde ASSIGNMENT [--jobs N] [--scheduler tcp://HOST:PORT|local:N] [--timeout S] [--memory-mb M] [--student ID] [--force]
+    rnn-course autograde ASSIGNMENT [--jobs N] [--timeout S] [--memory-mb M] [--student ID] [--force]
+                                    [--scheduler tcp://HOST:PORT|local:N]
     rnn-course feedback ASSIGNMENT
     rnn-course export --csv FILE
 

@@ -131,7 +131,7 @@ def _connect(scheduler: str, jobs):
                                        host="127.0.0.1")
             client = Client(cluster)
         else:
-            client = Client(arg, timeout="20s")
+            client = Client(arg, timeout="10s")
         client.wait_for_workers(1, timeout=60)
     except (OSError, TimeoutError) as exc:
         for c in (client, cluster):
