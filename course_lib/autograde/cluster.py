@@ -59,6 +59,22 @@ class WorkerReply:
         return cls(**json.loads(text))
 
 
+@dataclass
+class WorkerCheck:
+    """A worker's answer to the up-front check: who, its course fingerprint, its sandbox."""
+
+    name: str
+    fingerprint: str
+    protections: dict
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "WorkerCheck":
+        return cls(**json.loads(text))
+
+
 def parse_scheduler(spec: str) -> tuple:
     """``"local:N"`` -> ("local", N); ``"tcp://HOST:PORT"`` (or tls://) -> ("remote", spec)."""
     if isinstance(spec, str) and spec.startswith("local:"):
@@ -107,12 +123,11 @@ def grade_remote(task_json: str, jobs=None) -> str:
     return WorkerReply(worker=_worker_name(), outcome=outcome.to_json()).to_json()
 
 
-def check_worker(task_json: str, dask_worker=None) -> dict:
-    """Run on every worker up front (``client.run`` passes ``dask_worker``): its course
-    fingerprint and its sandbox protections."""
+def check_worker(task_json: str, dask_worker=None) -> str:
+    """Run on every worker up front (``client.run`` passes ``dask_worker``): a WorkerCheck."""
     task = SubmissionTask.from_json(task_json)
-    return {"fingerprint": course_fingerprint(task), "protections": protections_available(),
-            "name": _worker_name(dask_worker)}
+    return WorkerCheck(name=_worker_name(dask_worker), fingerprint=course_fingerprint(task),
+                       protections=protections_available()).to_json()
 
 
 def _connect(scheduler: str, jobs):
@@ -147,16 +162,20 @@ def _check_workers(client, sample: SubmissionTask) -> tuple:
     replies = client.run(check_worker, sample.to_json(), on_error="return")
     good, stale, prot = [], [], None
     for addr, rep in sorted(replies.items()):
+        try:  # a worker too old to answer in kind is as stale as one that answers wrong
+            rep = rep if isinstance(rep, BaseException) else WorkerCheck.from_json(rep)
+        except (TypeError, ValueError) as exc:
+            rep = exc
         if isinstance(rep, BaseException):
             stale.append(f"worker {addr} could not be checked: {type(rep).__name__}: {rep}")
-        elif rep["fingerprint"] != sample.course_fingerprint:
-            stale.append(f"worker {rep['name']} runs another course version "
-                         f"({rep['fingerprint'][:12]}, the instructor's is "
+        elif rep.fingerprint != sample.course_fingerprint:
+            stale.append(f"worker {rep.name} runs another course version "
+                         f"({rep.fingerprint[:12]}, the instructor's is "
                          f"{sample.course_fingerprint[:12]}): no task sent to it; restart it "
                          "from the instructor's checkout")
         else:
             good.append(addr)
-            p = rep["protections"]
+            p = rep.protections
             prot = p if prot is None else {k: v and p.get(k, False) for k, v in prot.items()}
     return good, stale, prot or {}
 
