@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -232,3 +233,32 @@ def test_bad_scheduler_and_jobs_are_clear_errors(tmp_path):
         rc, out = rnn_course(course.root, "autograde", "tiny", "--scheduler", bad, *LIMITS)
         assert rc == 2 and msg in out, out
     assert side_cars(course) == {}
+
+
+def test_jobs_caps_the_submissions_a_worker_grades_at_once():
+    from course_lib.autograde.cluster import _slot
+
+    inside, peak, lock, release = [0], [0], threading.Lock(), threading.Event()
+
+    def grade():
+        with _slot(2):
+            with lock:
+                inside[0] += 1
+                peak[0] = max(peak[0], inside[0])
+            release.wait(30)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=grade) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for _ in range(300):
+        if inside[0] == 2:
+            break
+        time.sleep(0.01)
+    time.sleep(0.2)  # time for a third to get in, were the cap not there
+    assert inside[0] == 2
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert peak[0] == 2 and inside[0] == 0
