@@ -143,8 +143,11 @@ def projection(m: dict, subs: int = 10_000, slots: int = 8 * 16) -> list:
         f"{w_end * 1e3:.0f} ms -> the single writer is busy {busy:.0%} of the time: "
         + ("one SQLite writer is enough" if busy < 0.5 else "the writer limits the run"),
         f"the single writer saturates at ~{per / w_end:.0f} slots ({per / med:.0f} on today's "
-        f"write time): past half of that, or past ~{subs_at(med, slope, per, slots):,} "
-        "submissions in one gradebook on this many slots, use PostgreSQL (nbgrader's db_url)",
+        "write time); past half of that, several writers are needed: nbgrader's gradebook on "
+        "PostgreSQL (db_url), which SQLite's one-writer lock does not allow; "
+        + (f"on {slots} slots that point comes at ~{subs_at(med, slope, per, slots):,} "
+           "submissions in one gradebook" if slope > 0 else
+           "the write time did not grow with the gradebook in this run"),
     ]
 
 
