@@ -136,7 +136,9 @@ def projection(m: dict, subs: int = 10_000, slots: int = 8 * 16) -> list:
         f"per submission (measured on the cluster, slot-seconds): {per:.2f} s; one gradebook "
         f"write: median {med * 1e3:.0f} ms, growing {slope * 1e6:.1f} us per row already there",
         f"{subs} submissions on {slots} slots: {subs * per / slots / 60:.1f} min of grading "
-        f"(+ worker start), if a 16-core worker grades 16 at the speed of one slot here",
+        f"(if a 16-core worker grades 16 at the speed of one slot here), "
+        f"{subs * w_end / 60:.1f} min of gradebook writes: wall ~"
+        f"{max(subs * per / slots, subs * w_end) / 60:.1f} min + the workers' start",
         f"scheduler: {rate:.1f} tasks/s x {cpu_t * 1e3:.1f} ms CPU per task (client + "
         f"scheduler, measured; {wall_t * 1e3:.1f} ms wall) = {rate * cpu_t:.1%} of one core",
         f"gradebook: {rate:.1f} writes/s needed; one write at {subs} submissions: "
