@@ -14,7 +14,11 @@ per-submission overhead of rnn-course beyond the notebook's own execution time (
 <= 1.5 s): the worker's wall time (process and kernel start, sandbox, restore, result) minus the
 time its cells ran.
 
-    .venv/bin/python benchmarks/bench_autograde.py [--n 40] [--jobs 2]
+    .venv/bin/python benchmarks/bench_autograde.py [--n 40] [--jobs 2] [--compare DIR]
+
+``--compare DIR`` also grades the same submissions with the rnn-course of another checkout
+(e.g. a ``git worktree`` of the commit before a change), interleaved with this one, and prints
+the time per submission of both and their ratio: the cost of a change measured in one run.
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=5, help="per-cell timeout for both graders")
+    ap.add_argument("--compare", metavar="DIR", default=None,
+                    help="another checkout whose rnn-course is timed on the same submissions")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of (this, DIR) with --compare")
     args = ap.parse_args(argv)
     subs = load_fixtures()
     bindir = str(Path(sys.executable).parent)
@@ -105,6 +112,8 @@ def main(argv=None) -> int:
         t_rnn, cpu_rnn = run(rnn + ["autograde", "tiny", "--jobs", str(args.jobs), "--force", "--quiet",
                            "--timeout", str(args.timeout)], REPO, env)
         n_rnn = len(list((course / "autograded").glob("*/tiny/tiny.ipynb")))
+        if args.compare:
+            compare(args, course, tmp, rnn, env, t_rnn)
         walls, execs, setups, starts = [], [], [], []
         for side in sorted((course / "autograded").glob("*/tiny/.rnn-course.json")):
             d = json.loads(side.read_text(encoding="utf-8"))
@@ -132,6 +141,33 @@ def main(argv=None) -> int:
               f"set-up {statistics.median(setups):.2f} s, kernel ready after "
               f"{statistics.median(starts):.2f} s (median)")
     return 0
+
+
+def compare(args, course, tmp, rnn, env, first: float) -> None:
+    """This checkout's rnn-course against ``args.compare``'s, alternating, same state each time."""
+    other = Path(args.compare).resolve()
+    old = [sys.executable, "-m", "course_lib.autograde", "--course-dir", str(course)]
+    old_env = dict(env, PYTHONPATH=str(other))
+    grade = ["autograde", "tiny", "--jobs", str(args.jobs), "--force", "--quiet", "--timeout",
+             str(args.timeout)]
+    times = {"this": [first], "other": []}
+    for r in range(args.rounds):
+        for who, cmd, cwd, e in (("other", old, other, old_env), ("this", rnn, REPO, env)):
+            if who == "this" and r == 0:
+                continue
+            shutil.copy(tmp / "state.db", course / "gradebook.db")
+            shutil.rmtree(course / "autograded", ignore_errors=True)
+            times[who].append(run(cmd + grade, cwd, e)[0])
+    shutil.copy(tmp / "state.db", course / "gradebook.db")
+    shutil.rmtree(course / "autograded", ignore_errors=True)
+    times["other"].append(run(old + grade, other, old_env)[0])
+    shutil.copy(tmp / "state.db", course / "gradebook.db")
+    shutil.rmtree(course / "autograded", ignore_errors=True)
+    times["this"].append(run(rnn + grade, REPO, env)[0])
+    t_this, t_other = statistics.median(times["this"]), statistics.median(times["other"])
+    print(f"per submission: this checkout {t_this / args.n:.3f} s, {other} {t_other / args.n:.3f} s"
+          f" (medians of {len(times['this'])} and {len(times['other'])} runs); ratio "
+          f"{t_this / t_other:.2f}x")
 
 
 if __name__ == "__main__":

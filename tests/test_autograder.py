@@ -27,7 +27,7 @@ from course_lib.autograde import cli
 from course_lib.autograde.autograde import Autograder, Limits, probe_namespaces
 from course_lib.autograde.collect import read_roster
 from course_lib.autograde.course import Course
-from course_lib.autograde.grading import integrity_check
+from course_lib.autograde.scoring import integrity_check
 
 pytestmark = pytest.mark.nbgrader
 
@@ -377,19 +377,21 @@ def test_degrades_gracefully_without_namespaces(graded):
 def _source_cells():
     from nbformat.v4 import new_code_cell
 
+    from course_lib.autograde.protocol import SourceCell
+
     nb = subs.student_view()
     cells = []
     for c in nbformat.read(str(subs.SOURCE), as_version=4).cells:
         m = c.metadata["nbgrader"]
-        cells.append(dict(name=m["grade_id"], cell_type=c.cell_type, source=c.source,
-                          checksum="x", locked=bool(m.get("locked")), grade=bool(m.get("grade")),
-                          solution=bool(m.get("solution")), task=False,
-                          points=float(m.get("points", 0))))
-    return nb, cells, new_code_cell
+        cells.append(SourceCell(name=m["grade_id"], cell_type=c.cell_type, source=c.source,
+                                checksum="x", locked=bool(m.get("locked")),
+                                grade=bool(m.get("grade")), solution=bool(m.get("solution")),
+                                points=float(m.get("points", 0))))
+    return nb, tuple(cells), new_code_cell
 
 
 def test_sanitize_restores_deleted_edited_duplicated_and_retyped_cells():
-    from course_lib.autograde.sandbox import sanitize
+    from course_lib.autograde.sanitize import public_source, sanitize
 
     nb, cells, new_code_cell = _source_cells()
     nb = subs._chain(subs._set("test_mul", "pass"), subs._duplicate("test_add"),
@@ -397,23 +399,38 @@ def test_sanitize_restores_deleted_edited_duplicated_and_retyped_cells():
     nb.cells[1].metadata["nbgrader"]["points"] = 100
     nb.cells.append(new_code_cell("print('mine')", metadata={"nbgrader": {"grade_id": "fake",
                                                                           "grade": True}}))
-    out, notes = sanitize(nb, cells)
+    # a student's tags on a test cell (skip-execution made nbclient skip it) do not survive
+    subs._cell(nb, "test_mul").metadata["tags"] = ["skip-execution"]
+    out, notes, claims = sanitize(nb, cells)
     by = {}
     for c in out.cells:
         gid = c.metadata.get("nbgrader", {}).get("grade_id")
         if gid:
             assert gid not in by, f"{gid} twice"
             by[gid] = c
-    src = {c["name"]: c for c in cells}
+    src = {c.name: c for c in cells}
     assert set(by) == set(src)  # 'fake' lost its metadata, 'intro' came back
     for gid in ("test_add", "test_mul"):
         assert by[gid].cell_type == "code"
-        assert by[gid].source == src[gid]["source"]  # hidden tests included
-        assert by[gid].metadata["nbgrader"]["points"] == src[gid]["points"]
-    assert "BEGIN HIDDEN TESTS" in by["test_mul"].source
+        assert by[gid].source == public_source(src[gid].source)  # hidden tests never sent
+        assert by[gid].metadata["nbgrader"]["points"] == src[gid].points
+        assert "tags" not in by[gid].metadata
+    assert "BEGIN HIDDEN TESTS" not in by["test_mul"].source
     assert any("restored deleted cell intro" in n for n in notes)
     assert any("duplicate cell test_add" in n for n in notes)
     assert [c.source for c in out.cells if c.source == "print('mine')"]
+
+
+def test_sanitize_reads_the_scores_the_submission_claims():
+    from nbformat.v4 import new_output
+
+    from course_lib.autograde.sanitize import sanitize
+
+    nb, cells, _ = _source_cells()
+    subs._cell(nb, "test_mul").outputs = [new_output("execute_result", {"text/plain": "2.0"})]
+    subs._cell(nb, "test_add").outputs = [new_output("execute_result", {"text/plain": "'x'"})]
+    _, _, claims = sanitize(nb, cells)
+    assert claims == {"test_mul": 2.0}
 
 
 def test_redact_source_keeps_visible_tests_only():

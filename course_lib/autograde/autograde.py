@@ -1,70 +1,55 @@
-"""Grade every submission of an assignment in parallel sandboxes, into the one gradebook.
+"""Grade every submission of an assignment in parallel, into the one gradebook.
 
-Each submission runs in its own worker process (:mod:`.sandbox`); a pool of ``jobs`` threads
-only waits on those processes. The results come back to the main thread, which alone grades
-them and writes the gradebook, one submission per transaction, so a crash, a timeout or a
-hostile notebook can cost only its own submission's points and never another row.
+Each submission is graded by two processes that only data passes between (:mod:`.protocol`):
+the sandbox worker (:mod:`.sandbox`), which runs the student's notebook in a jailed kernel,
+and the checker (:mod:`.checker`), which runs the test cells outside the sandbox and calls the
+student's functions through a channel. A pool of ``jobs`` threads only waits on those
+processes. The outcomes come back to the main thread, which alone scores them from the
+checker's verdicts and writes the gradebook, one submission per transaction, so a crash, a
+timeout or a hostile notebook can cost only its own submission's points.
+
+The same three steps run a cluster (:mod:`.cluster`): :meth:`Autograder.prepare` builds
+self-contained :class:`~.protocol.SubmissionTask` records, :func:`grade_task` grades one
+anywhere, :meth:`Autograder.record_outcome` writes it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import inspect
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .course import Course
-from .grading import grade_notebook, integrity_check, write_grades
+from .protocol import (CheckerJob, CheckerResult, Limits, NotebookRun, NotebookSpec,
+                       SandboxJob, SourceCell, Status, SubmissionOutcome, SubmissionTask,
+                       SubmittedFile, WorkerResult)
+from .sanitize import public_source
+from .scoring import feedback_outputs, grade_notebook, integrity_check, write_grades
+
+__all__ = ["Autograder", "Limits", "SubmissionResult", "grade_task", "course_fingerprint",
+           "GRADER_FAILURES", "probe_namespaces", "protections_available"]
 
 SIDE_CAR = ".rnn-course.json"
 #: statuses that mean the grader, not the student, failed: never skipped on a rerun
-GRADER_FAILURES = {"sandbox-failed"}
-
-
-@dataclass
-class Limits:
-    """Resource limits of one submission's sandbox.
-
-    Parameters
-    ----------
-    cell_timeout : int
-        Wall-clock seconds for one cell.
-    notebook_timeout : int
-        Wall-clock seconds for a whole notebook (its kernel start included).
-    memory_mb : int
-        Address-space limit of the kernel and every process it starts (RLIMIT_AS).
-    nproc : int
-        Tasks (threads and processes) the sandbox uid may hold (RLIMIT_NPROC).
-    """
-
-    cell_timeout: int = 120
-    notebook_timeout: int = 600
-    memory_mb: int = 2048
-    nproc: int = 64
-    fsize_mb: int = 64
-    tmp_mb: int = 256
-    max_notebook_bytes: int = 16 * 2**20
-    max_cell_bytes: int = 256 * 1024
-    max_nb_bytes: int = 2 * 2**20
-
-    def __post_init__(self):
-        for name in ("cell_timeout", "notebook_timeout", "memory_mb", "nproc"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+GRADER_FAILURES = {Status.SANDBOX_FAILED.value, Status.GRADER_FAILED.value}
 
 
 @dataclass
 class SubmissionResult:
-    """What happened to one submission (one row of the summary)."""
+    """What happened to one submission (one row of the summary; never crosses a process)."""
 
     student: str
     score: float = 0.0
@@ -78,6 +63,8 @@ class SubmissionResult:
     startup_s: float = 0.0  # kernel start
     setup_s: float = 0.0  # worker start, namespaces, reading the submission
     protections: list = field(default_factory=list)
+    host: str = ""
+    flags: list = field(default_factory=list)  # disagreements, copies of the solutions
 
 
 _PROBE = {}
@@ -90,8 +77,9 @@ def probe_namespaces() -> bool:
         exe = shutil.which("unshare")
         if exe and os.geteuid() == 0:
             try:
-                ok = subprocess.run([exe, "--net", "--mount", "--pid", "--fork", "--mount-proc",
-                                     "true"], capture_output=True, timeout=20).returncode == 0
+                ok = subprocess.run([exe, "--net", "--mount", "--pid", "--ipc", "--fork",
+                                     "--mount-proc", "true"], capture_output=True,
+                                    timeout=20).returncode == 0
             except (OSError, subprocess.SubprocessError):
                 ok = False
         _PROBE["ns"] = ok
@@ -103,14 +91,14 @@ def protections_available() -> dict:
     root = os.geteuid() == 0
     ns = probe_namespaces()
     return {
+        "scores computed by a checker process outside the sandbox": True,
+        "course reference absent from the sandbox (allow-list root)": ns,
         "network namespace (no network, loopback only)": ns,
-        "mount namespace (solutions, gradebook, other students hidden; private /tmp)": ns,
-        "PID namespace (every process killed with the worker)": ns,
+        "PID and IPC namespaces (every process and segment dies with the worker)": ns,
         "own unprivileged uid per submission": root,
         "process limit RLIMIT_NPROC": root,
         "memory limit RLIMIT_AS": True,
-        "per-cell and per-notebook wall-clock limits": True,
-        "scores computed outside the student's kernel": True,
+        "per-cell, per-call and per-notebook wall-clock limits": True,
     }
 
 
@@ -128,7 +116,7 @@ def _fingerprint(folder: Path) -> str:
 
 def _host_ns() -> dict:
     out = {}
-    for kind in ("mnt", "net", "pid"):
+    for kind in ("mnt", "net", "pid", "ipc"):
         try:
             out[kind] = os.readlink(f"/proc/self/ns/{kind}")
         except OSError:
@@ -137,32 +125,12 @@ def _host_ns() -> dict:
 
 
 def _needed_paths() -> list:
-    """Folders the kernel must be able to read: the interpreter, the venv, course_lib."""
+    """Folders the kernel must be able to read: the interpreter and its environment only."""
     out = []
-    for p in (sys.base_prefix, sys.prefix, Path(__file__).resolve().parents[2]):
+    for p in (sys.base_prefix, sys.prefix):
         p = os.path.realpath(p)
         if p not in out:
             out.append(p)
-    return out
-
-
-def _hidden_paths(course: Course, assignment: str) -> list:
-    """Folders the student's code must not see, minus any that hold code the kernel needs."""
-    needed = [Path(p) for p in _needed_paths()]
-    cands = [course.root, course.source_dir(assignment).parent]
-    if course.db_path is not None:
-        cands.append(course.db_path.resolve().parent)
-    repo_solutions = Path(__file__).resolve().parents[2] / "solutions"
-    cands.append(repo_solutions)
-    out = []
-    for c in cands:
-        c = Path(os.path.realpath(c))
-        if not c.is_dir() or str(c) in ("/", "/tmp"):
-            continue
-        if any(n == c or c in n.parents for n in needed):
-            continue
-        if str(c) not in out:
-            out.append(str(c))
     return out
 
 
@@ -190,6 +158,298 @@ def _kill_uid(uid: int) -> None:
         time.sleep(0.05)
 
 
+
+
+# -- what the sandbox gets instead of course_lib ------------------------------------------------
+#: names of course_lib.grading's assignment modules a notebook may use outside its tests (data
+#: helpers: no reference code); everything else of course_lib is absent from the sandbox
+SANDBOX_EXPORTS = {"ps1": ("WORDS", "tokens"), "ps4": ("PAD", "classification_data",
+                                                      "train_classifier")}
+ASSIGNMENT_MODULES = ("ps1", "ps2", "ps3", "ps4", "ps5")
+
+_STUB_GRADING = '''"""The sandbox's stand-in for course_lib.grading: the tests run in the grader's checker."""
+
+
+class Score:
+    """While grading, test cells run outside this notebook; this class only keeps it importable."""
+
+    def __init__(self, points):
+        self.points = float(points)
+
+    def part(self, weight, title, check):
+        return False
+
+    def __float__(self):
+        return 0.0
+'''
+
+_SITECUSTOMIZE = '''import os, sys
+# the student's folder comes last: it can add modules, never shadow an installed one
+sys.path.append(os.getcwd())
+'''
+
+
+def _module_source(name: str, exports: tuple) -> str:
+    import importlib
+
+    mod = importlib.import_module(f"course_lib.grading.{name}")
+    lines = [f'"""The sandbox\'s course_lib.grading.{name}: its data helpers only."""',
+             "import numpy as np", ""]
+    if "torch" in exports or name == "ps4":
+        lines.insert(1, "import torch")
+    for attr in exports:
+        obj = getattr(mod, attr)
+        lines.append(inspect.getsource(obj) if callable(obj) else f"{attr} = {obj!r}")
+    return "\n".join(lines) + "\n"
+
+
+def sandbox_lib_files() -> dict:
+    """relative path -> source of everything the sandbox's kernel gets from the course."""
+    here = Path(__file__).resolve().parent
+    files = {
+        "_rnn_course_wire.py": (here / "wire.py").read_text(encoding="utf-8"),
+        "_rnn_course_channel.py": (here / "kernel_side.py").read_text(encoding="utf-8"),
+        "sitecustomize.py": _SITECUSTOMIZE,
+        "course_lib/__init__.py": '"""The sandbox\'s course_lib: no reference code here."""\n',
+        "course_lib/grading/__init__.py": _STUB_GRADING,
+    }
+    probes = here.parent / "grading" / "probe_functions.py"
+    if probes.is_file():
+        files["_rnn_course_probes.py"] = probes.read_text(encoding="utf-8")
+    for name in ASSIGNMENT_MODULES:
+        exports = SANDBOX_EXPORTS.get(name, ())
+        files[f"course_lib/grading/{name}.py"] = _module_source(name, exports) if exports else \
+            f'"""The sandbox\'s course_lib.grading.{name}: its tests run in the checker."""\n'
+    return files
+
+
+def grading_modules(infos) -> tuple:
+    """The course_lib.grading modules an assignment's cells import (the checker preloads them)."""
+    import re
+
+    found = set()
+    for info in infos:
+        for c in info.source_cells:
+            if c["cell_type"] == "code" and c["locked"]:
+                found.update(re.findall(r"from course_lib\.grading import (ps\d)", c["source"]))
+    return tuple(f"course_lib.grading.{m}" for m in sorted(found))
+
+
+_LIB_HASH = {}
+
+
+def course_fingerprint(notebooks) -> str:
+    """A hash of course_lib's source and the assignment's test cells: what a worker compares.
+
+    ``notebooks`` is a task's tuple of NotebookSpec, or the SubmissionTask itself.
+    """
+    if isinstance(notebooks, SubmissionTask):
+        notebooks = notebooks.notebooks
+    if "lib" not in _LIB_HASH:
+        h = hashlib.sha256()
+        root = Path(__file__).resolve().parents[1]
+        for p in sorted(root.rglob("*.py")):
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+        _LIB_HASH["lib"] = h.hexdigest()
+    h = hashlib.sha256(_LIB_HASH["lib"].encode())
+    for nb in notebooks:
+        for c in nb.source_cells:
+            h.update(json.dumps([nb.name, c.name, c.source, c.points]).encode())
+    return h.hexdigest()[:16]
+
+
+def _public_notebooks(notebooks: tuple) -> tuple:
+    """The notebooks as the sandbox may know them: test cells without their hidden part."""
+    return tuple(replace(nb, source_cells=tuple(
+        replace(c, source=public_source(c.source)) if c.is_test else c
+        for c in nb.source_cells)) for nb in notebooks)
+
+
+# -- grading one submission on this machine ----------------------------------------------------
+class Runner:
+    """Runs sandbox workers and checkers on this machine (pre-warmed zygotes when possible)."""
+
+    def __init__(self, use_zygote: bool = True, preload: tuple = (), namespaces=None):
+        self.namespaces = probe_namespaces() if namespaces is None else bool(namespaces)
+        self.preload = tuple(preload)
+        self.env = self._worker_env()
+        self._zygotes = {}
+        self._lock = threading.Lock()
+        self.use_zygote = use_zygote
+        self._uid_base = 200000 + (os.getpid() % 1000) * 1000
+        self._lib = sandbox_lib_files()
+        self._jail = (Path(__file__).resolve().parent / "jail.py").read_text(encoding="utf-8")
+
+    @staticmethod
+    def _worker_env() -> dict:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(__file__).resolve().parents[2])]
+            + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        return env
+
+    def _zygote(self, role: str):
+        if not self.use_zygote:
+            return None
+        with self._lock:
+            z = self._zygotes.get(role)
+            if z is None or not z.alive:
+                from .zygote import Zygote
+
+                try:
+                    z = self._zygotes[role] = Zygote(
+                        self.env, role=role, preload=self.preload if role == "checker" else ())
+                except Exception:
+                    z = self._zygotes[role] = None
+            return z
+
+    def close(self) -> None:
+        for z in self._zygotes.values():
+            if z is not None:
+                z.close()
+        self._zygotes.clear()
+
+    def _run(self, role: str, jobdir: str, budget: float):
+        zyg = self._zygote(role)
+        ns = self.namespaces and role == "sandbox"
+        if zyg is not None and zyg.alive and not any(c in jobdir for c in " \n"):
+            return zyg.run(jobdir, ns, budget)
+        module = "course_lib.autograde." + ("checker" if role == "checker" else "sandbox")
+        cmd = [sys.executable, "-m", module, jobdir]
+        if ns:
+            cmd = [shutil.which("unshare"), "--net", "--mount", "--pid", "--ipc", "--fork",
+                   "--mount-proc", "--kill-child"] + cmd
+        with open(os.path.join(jobdir, f"{role}.log"), "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=self.env,
+                                    start_new_session=True)
+            try:
+                return proc.wait(timeout=budget)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return "timeout"
+
+    def _jobs(self, task: SubmissionTask, jobdir: str) -> tuple:
+        sock = os.path.join(jobdir, "checker.sock")
+        uid = self._uid_base + (task.seq % 1000) if os.geteuid() == 0 else None
+        checker_job = CheckerJob(notebooks=task.notebooks, limits=task.limits, channel_path=sock)
+        sandbox_job = SandboxJob(
+            task=replace(task, notebooks=_public_notebooks(task.notebooks)), channel_path=sock,
+            uid=uid, gid=uid, namespaces=self.namespaces, host_ns=_host_ns(),
+            needed=tuple(_needed_paths()), sandbox_lib=self._lib, jail_source=self._jail)
+        return checker_job, sandbox_job
+
+    def grade(self, task: SubmissionTask) -> SubmissionOutcome:
+        """Grade one submission; never raises (a grader failure is in ``outcome.error``)."""
+        t0 = time.monotonic()
+        jobdir = tempfile.mkdtemp(prefix="rnn-course-job-")
+        outcome = dict(student=task.student, assignment=task.assignment,
+                       course_version=task.course_version, fingerprint=task.fingerprint,
+                       host=socket.gethostname())
+        try:
+            os.chmod(jobdir, 0o711)
+            checker_job, sandbox_job = self._jobs(task, jobdir)
+            for name, rec in (("checker_job.json", checker_job), ("job.json", sandbox_job)):
+                fd = os.open(os.path.join(jobdir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                             0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(rec.to_json())
+            budget = (task.limits.notebook_timeout + 30) * max(1, len(task.notebooks)) + 30
+            checker = threading.Thread(target=self._run, args=("checker", jobdir, budget + 30))
+            checker.start()
+            rc = self._run("sandbox", jobdir, budget)
+            _kill_uid(sandbox_job.uid)
+            checker.join(budget + 60)
+            worker = _read_record(WorkerResult, jobdir, "result.json", "sandbox.log", rc)
+            verdicts = _read_record(CheckerResult, jobdir, "checker_result.json", "checker.log",
+                                    None)
+            error = verdicts.error if isinstance(verdicts, CheckerResult) else verdicts
+            if isinstance(worker, str):
+                worker = WorkerResult(notebooks={nb.name: NotebookRun(
+                    name=nb.name, status=Status.SANDBOX_FAILED, reason=worker)
+                    for nb in task.notebooks})
+            if not isinstance(verdicts, CheckerResult):
+                verdicts = CheckerResult(error=verdicts)
+            return SubmissionOutcome(worker=worker, checker=verdicts, error=error or "",
+                                     wall_s=time.monotonic() - t0, **outcome)
+        except Exception as exc:  # the grader's own failure: record it, never lose the run
+            return SubmissionOutcome(worker=WorkerResult(), checker=CheckerResult(),
+                                     error=f"{type(exc).__name__}: {exc}",
+                                     wall_s=time.monotonic() - t0, **outcome)
+        finally:
+            shutil.rmtree(jobdir, ignore_errors=True)
+
+
+def _read_record(cls, jobdir: str, name: str, log: str, rc):
+    """The record a process left, or a one-line reason why there is none."""
+    try:
+        with open(os.path.join(jobdir, name), encoding="utf-8") as fh:
+            return cls.from_json(fh.read())
+    except (OSError, ValueError, TypeError, KeyError):
+        tail = ""
+        try:
+            with open(os.path.join(jobdir, log), "rb") as fh:
+                fh.seek(max(0, os.path.getsize(fh.name) - 1500))
+                tail = " | ".join(fh.read().decode("utf-8", "replace").strip().splitlines()[-3:])
+        except OSError:
+            pass
+        return f"{log.split('.')[0]} failed (exit {rc}): {tail}"
+
+
+_RUNNER = {}
+
+
+def grade_task(task: SubmissionTask) -> SubmissionOutcome:
+    """Grade one submission on this machine (the function a cluster worker runs)."""
+    if "runner" not in _RUNNER:
+        _RUNNER["runner"] = Runner()
+    mine = course_fingerprint(task.notebooks)
+    if task.course_version and task.course_version != mine:
+        return SubmissionOutcome(
+            student=task.student, assignment=task.assignment, course_version=mine,
+            fingerprint=task.fingerprint, worker=WorkerResult(), checker=CheckerResult(),
+            host=socket.gethostname(),
+            error=f"stale worker {socket.gethostname()}: its course version {mine} is not the "
+                  f"instructor's {task.course_version}; update the worker's checkout")
+    return _RUNNER["runner"].grade(task)
+
+
+def _spec_of(info, missing: bool) -> NotebookSpec:
+    return NotebookSpec(name=info.name, missing=missing, source_cells=tuple(
+        SourceCell(name=c["name"], cell_type=c["cell_type"], source=c["source"],
+                   checksum=c["checksum"], locked=c["locked"], grade=c["grade"],
+                   solution=c["solution"], task=c.get("task", False),
+                   points=float(c["points"])) for c in info.source_cells))
+
+
+def _read_files(sub: Path, src: Path, limits: Limits) -> tuple:
+    """The submission's files by value; the instructor's data files overwrite the student's
+    copies, as in nbgrader autograde."""
+    chosen = {}
+    for p in sorted(sub.rglob("*")):
+        if p.is_file() and not p.is_symlink() and len(chosen) < 500:
+            chosen[str(p.relative_to(sub))] = p
+    for p in sorted(src.rglob("*")):
+        rel = str(p.relative_to(src))
+        if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in rel:
+            chosen[rel] = p
+    files = []
+    for rel, p in chosen.items():
+        try:
+            size = p.stat().st_size
+            if size > limits.max_notebook_bytes:
+                files.append(SubmittedFile(path=rel, error=f"file is {size} bytes, over the "
+                                                           f"{limits.max_notebook_bytes}-byte limit"))
+                continue
+            data = base64.b64encode(p.read_bytes()).decode("ascii")
+            files.append(SubmittedFile(path=rel, data_b64=data))
+        except OSError as exc:
+            files.append(SubmittedFile(path=rel, error=f"cannot read: {exc.strerror}"))
+    return tuple(files)
+
+
 class Autograder:
     """Grade submissions of one assignment.
 
@@ -213,164 +473,139 @@ class Autograder:
         self.jobs = jobs or (os.cpu_count() or 1)
         self.limits = limits or Limits(cell_timeout=course.cell_timeout())
         self.namespaces = probe_namespaces()
-        self._uid_base = 200000 + (os.getpid() % 1000) * 1000
-        self._zygote = None
-        #: fork workers from a pre-warmed process (saves a Python start-up per submission)
+        #: fork workers and checkers from pre-warmed processes (saves a Python start each)
         self.use_zygote = True
+        self._infos = None
 
-    # -- one submission --------------------------------------------------------------------
-    def _task(self, student: str, seq: int, infos: list) -> dict:
+    def infos(self) -> list:
+        if self._infos is None:
+            self.course.ensure_assignment(self.assignment)
+            self._infos = self.course.notebook_infos(self.assignment)
+        return self._infos
+
+    # -- the three steps ----------------------------------------------------------------------
+    def prepare(self, students=None, force: bool = False) -> tuple:
+        """(tasks to grade, results of submissions already graded and unchanged)."""
         c, a = self.course, self.assignment
-        sub = c.submitted_dir(student, a)
-        files = []
-        for p in sorted(sub.rglob("*")):
-            if p.is_file() and len(files) < 500:
-                files.append([str(p.relative_to(sub)), str(p)])
-        # instructor's data files overwrite the student's copies, as in nbgrader autograde
-        src = c.source_dir(a)
-        have = {f[0]: i for i, f in enumerate(files)}
-        for p in sorted(src.rglob("*")):
-            rel = str(p.relative_to(src))
-            if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in rel:
-                if rel in have:
-                    files[have[rel]][1] = str(p)
-                else:
-                    files.append([rel, str(p)])
-        root = os.geteuid() == 0
-        uid = self._uid_base + (seq % 1000) if root else None
-        L = self.limits
-        return {
-            "student": student, "assignment": a, "uid": uid, "gid": uid,
-            "namespaces": self.namespaces, "hide": _hidden_paths(c, a), "files": files,
-            "needed": _needed_paths(), "host_ns": _host_ns(),
-            "notebooks": [{"name": i.name, "source_cells": i.source_cells,
-                           "missing": not (sub / f"{i.name}.ipynb").is_file()} for i in infos],
-            "cell_timeout": L.cell_timeout, "notebook_timeout": L.notebook_timeout,
-            "memory_mb": L.memory_mb, "nproc": L.nproc, "fsize_mb": L.fsize_mb,
-            "tmp_mb": L.tmp_mb, "max_notebook_bytes": L.max_notebook_bytes,
-            "max_cell_bytes": L.max_cell_bytes, "max_nb_bytes": L.max_nb_bytes,
-        }
+        infos = self.infos()
+        submitted = c.submitted_students(a)
+        if students:
+            unknown = [s for s in students if s not in submitted]
+            if unknown:
+                raise ValueError(f"student: no submission of {a!r} from {unknown}")
+            submitted = [s for s in submitted if s in students]
+        tasks, skipped = [], []
+        with c.gradebook() as gb:
+            for seq, s in enumerate(submitted):
+                fp = _fingerprint(c.submitted_dir(s, a))
+                prior = None if force else self._already_graded(gb, s, fp)
+                if prior is not None:
+                    skipped.append(prior)
+                    continue
+                sub = c.submitted_dir(s, a)
+                notebooks = tuple(_spec_of(i, not (sub / f"{i.name}.ipynb").is_file())
+                                  for i in infos)
+                tasks.append(SubmissionTask(
+                    student=s, assignment=a, notebooks=notebooks, seq=seq, fingerprint=fp,
+                    files=_read_files(sub, c.source_dir(a), self.limits), limits=self.limits,
+                    course_version=course_fingerprint(notebooks)))
+        return tasks, skipped
 
-    def run_worker(self, task: dict) -> dict:
-        """Run one sandbox worker; always returns a result dict (never raises)."""
-        jobdir = tempfile.mkdtemp(prefix="rnn-course-job-")
-        t0 = time.monotonic()
-        try:
-            os.chmod(jobdir, 0o711)
-            tp = os.path.join(jobdir, "task.json")
-            fd = os.open(tp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(task, fh)
-            cmd = [sys.executable, "-m", "course_lib.autograde.sandbox", jobdir]
-            if task["namespaces"]:
-                cmd = [shutil.which("unshare"), "--net", "--mount", "--pid", "--fork",
-                       "--mount-proc", "--kill-child"] + cmd
-            env = self._worker_env()
-            budget = (task["notebook_timeout"] + 30) * max(1, len(task["notebooks"])) + 30
-            zyg = self._zygote
-            if zyg is not None and zyg.alive and not any(c in jobdir for c in " \n"):
-                rc = zyg.run(jobdir, task["namespaces"], budget)
-            else:
-                rc = self._spawn(cmd, env, jobdir, budget)
-            _kill_uid(task.get("uid"))
-            try:
-                with open(os.path.join(jobdir, "result.json"), encoding="utf-8") as fh:
-                    result = json.load(fh)
-            except (OSError, ValueError):
-                with open(os.path.join(jobdir, "worker.log"), "rb") as fh:
-                    fh.seek(max(0, os.path.getsize(fh.name) - 1500))
-                    tail = fh.read().decode("utf-8", "replace").strip().splitlines()[-3:]
-                reason = f"sandbox worker failed (exit {rc}): " + " | ".join(tail)
-                result = {"notebooks": {nb["name"]: {"status": "sandbox-failed",
-                                                     "reason": reason, "nb": None}
-                                        for nb in task["notebooks"]},
-                          "protections": []}
-            result["wall_s"] = time.monotonic() - t0
-            return result
-        except Exception as exc:  # the grader's own failure: record it, never lose the run
-            return {"notebooks": {nb["name"]: {"status": "sandbox-failed",
-                                               "reason": f"{type(exc).__name__}: {exc}",
-                                               "nb": None} for nb in task["notebooks"]},
-                    "protections": [], "wall_s": time.monotonic() - t0}
-        finally:
-            shutil.rmtree(jobdir, ignore_errors=True)
-
-    @staticmethod
-    def _spawn(cmd, env, jobdir, budget):
-        """A fresh worker process (when no zygote could be started)."""
-        with open(os.path.join(jobdir, "worker.log"), "wb") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-            try:
-                return proc.wait(timeout=budget)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                return "timeout"
-
-    def _worker_env(self) -> dict:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(Path(__file__).resolve().parents[2])]
-            + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        return env
-
-    # -- the gradebook side (main thread only) -----------------------------------------------
-    def record(self, gb, student: str, infos: list, result: dict, fingerprint: str):
-        import nbformat
-
-        grades = []
-        res = SubmissionResult(student=student, wall_s=result.get("wall_s", 0.0),
-                               protections=result.get("protections", []),
-                               setup_s=result.get("timings", {}).get("setup_s", 0.0))
-        reasons, statuses = [], []
-        for info in infos:
-            rec = result["notebooks"].get(info.name, {"status": "sandbox-failed",
-                                                      "reason": "no result", "nb": None})
-            ng = grade_notebook(info, rec)
+    def record_outcome(self, gb, outcome: SubmissionOutcome) -> SubmissionResult:
+        """Score ``outcome`` from the checker's verdicts and write it (main thread only)."""
+        if outcome.error:
+            return self._record_failure(gb, outcome)
+        grades, res = [], SubmissionResult(student=outcome.student, wall_s=outcome.wall_s,
+                                           protections=list(outcome.worker.protections),
+                                           setup_s=outcome.worker.timings.get("setup_s", 0.0),
+                                           host=outcome.host)
+        statuses, reasons = [], []
+        for info in self.infos():
+            run = outcome.worker.notebooks.get(info.name) or NotebookRun(
+                name=info.name, status=Status.SANDBOX_FAILED, reason="no result")
+            ng = grade_notebook(info, run, outcome.checker.notebooks.get(info.name, ()))
             grades.append(ng)
-            res.exec_s += float(rec.get("exec_s", 0.0) or 0.0)
-            res.startup_s += float(rec.get("startup_s", 0.0) or 0.0)
-            res.notebooks[info.name] = {"scores": ng.scores, "status": ng.status,
-                                        "reason": ng.reason, "notes": rec.get("notes", [])}
-            if ng.status != "ok":
-                statuses.append(ng.status)
+            res.exec_s += run.exec_s
+            res.startup_s += run.startup_s
+            res.flags += ng.disagreements
+            res.notebooks[info.name] = {"scores": ng.scores, "status": ng.status.value,
+                                        "reason": ng.reason, "notes": list(run.notes)}
+            if ng.status != Status.OK:
+                statuses.append(ng.status.value)
             if ng.reason:
-                reasons.append(f"{info.name}: {ng.reason}" if len(infos) > 1 else ng.reason)
-            notes = rec.get("notes") or []
-            if notes:
-                reasons.append("repaired: " + ", ".join(notes[:4]))
-            dest = self.course.autograded_dir(student, self.assignment)
-            dest.mkdir(parents=True, exist_ok=True)
-            if rec.get("nb") is not None:
-                nbformat.write(nbformat.from_dict(rec["nb"]), str(dest / f"{info.name}.ipynb"))
-            elif (dest / f"{info.name}.ipynb").exists():
-                (dest / f"{info.name}.ipynb").unlink()
-        ts = None
-        tsfile = self.course.submitted_dir(student, self.assignment) / "timestamp.txt"
-        if tsfile.is_file():
-            try:
-                from nbgrader.utils import parse_utc
-
-                ts = parse_utc(tsfile.read_text().strip())
-            except Exception:
-                ts = None
-        write_grades(gb, self.assignment, student, grades, timestamp=ts)
+                reasons.append(f"{info.name}: {ng.reason}" if len(self.infos()) > 1 else ng.reason)
+            if run.notes:
+                reasons.append("repaired: " + ", ".join(run.notes[:4]))
+            self._write_autograded(outcome.student, info, run,
+                                  outcome.checker.notebooks.get(info.name, ()))
+        write_grades(gb, self.assignment, outcome.student, grades, timestamp=self._timestamp(
+            outcome.student))
         res.score = sum(g.score for g in grades)
         res.max_score = sum(g.max_score for g in grades)
         res.status = statuses[0] if statuses else "ok"
         res.reason = "; ".join(r for r in reasons if r)
-        side = {"fingerprint": fingerprint, "score": res.score, "max_score": res.max_score,
-                "status": res.status, "reason": res.reason, "notebooks": res.notebooks,
-                "protections": res.protections,
-                "timings": dict(result.get("timings", {}), wall_s=res.wall_s,
-                                exec_s=res.exec_s, setup_s=res.setup_s,
-                                startup_s=res.startup_s)}
+        self._write_side_car(outcome, res)
+        return res
+
+    def _record_failure(self, gb, outcome: SubmissionOutcome) -> SubmissionResult:
+        """The grader failed: zeros marked grader-failed (regraded by the next run)."""
+        status = Status.GRADER_FAILED
+        grades = []
+        for info in self.infos():
+            run = NotebookRun(name=info.name, status=status, reason=outcome.error)
+            grades.append(grade_notebook(info, run, ()))
+        write_grades(gb, self.assignment, outcome.student, grades)
+        res = SubmissionResult(student=outcome.student, status=status.value,
+                               reason=outcome.error[:500], wall_s=outcome.wall_s,
+                               host=outcome.host, max_score=sum(g.max_score for g in grades))
+        self._write_side_car(outcome, res)
+        return res
+
+    def _write_autograded(self, student: str, info, run: NotebookRun, verdicts: tuple) -> None:
+        """The executed notebook with the checker's output under each test cell."""
+        import nbformat
+        from nbformat.v4.rwbase import rejoin_lines
+
         dest = self.course.autograded_dir(student, self.assignment)
         dest.mkdir(parents=True, exist_ok=True)
-        (dest / SIDE_CAR).write_text(json.dumps(side, indent=1, ensure_ascii=False),
+        path = dest / f"{info.name}.ipynb"
+        if run.nb is None:
+            if path.exists():
+                path.unlink()
+            return
+        nb = rejoin_lines(nbformat.from_dict(run.nb))
+        by_id = {v.grade_id: v for v in verdicts}
+        for cell in nb.cells:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid in by_id and cell.cell_type == "code":
+                cell.outputs = feedback_outputs(by_id[gid])
+                if "BEGIN HIDDEN TESTS" in info.grade_cells[gid].source:
+                    # an empty region: says that hidden tests ran, shows none of them
+                    cell.source += "\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"
+        nbformat.write(nb, str(path))
+
+    def _timestamp(self, student: str):
+        tsfile = self.course.submitted_dir(student, self.assignment) / "timestamp.txt"
+        if not tsfile.is_file():
+            return None
+        try:
+            from nbgrader.utils import parse_utc
+
+            return parse_utc(tsfile.read_text().strip())
+        except Exception:
+            return None
+
+    def _write_side_car(self, outcome: SubmissionOutcome, res: SubmissionResult) -> None:
+        side = {"fingerprint": outcome.fingerprint, "course_version": outcome.course_version,
+                "score": res.score, "max_score": res.max_score, "status": res.status,
+                "reason": res.reason, "notebooks": res.notebooks, "flags": res.flags,
+                "protections": res.protections, "host": res.host,
+                "timings": dict(outcome.worker.timings, wall_s=res.wall_s, exec_s=res.exec_s,
+                                setup_s=res.setup_s, startup_s=res.startup_s)}
+        dest = self.course.autograded_dir(outcome.student, self.assignment)
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / SIDE_CAR).write_text(json.dumps(side, indent=1, ensure_ascii=True),
                                      encoding="utf-8")
-        return res
 
     def _already_graded(self, gb, student: str, fingerprint: str):
         side = self.course.autograded_dir(student, self.assignment) / SIDE_CAR
@@ -393,9 +628,10 @@ class Autograder:
         return SubmissionResult(student=student, score=float(sub.score),
                                 max_score=float(sub.max_score), status=data.get("status", "ok"),
                                 reason=data.get("reason", ""), skipped=True,
-                                notebooks=data.get("notebooks", {}))
+                                notebooks=data.get("notebooks", {}),
+                                flags=data.get("flags", []))
 
-    # -- the whole run ---------------------------------------------------------------------
+    # -- the whole run on this machine -------------------------------------------------------
     def run(self, students=None, force: bool = False, progress: bool = True) -> dict:
         """Grade ``students`` (default: every submitted one).
 
@@ -406,58 +642,82 @@ class Autograder:
         """
         from tqdm.auto import tqdm
 
-        c, a = self.course, self.assignment
-        c.ensure_assignment(a)
-        infos = c.notebook_infos(a)
-        submitted = c.submitted_students(a)
-        if students:
-            unknown = [s for s in students if s not in submitted]
-            if unknown:
-                raise ValueError(f"student: no submission of {a!r} from {unknown}")
-            submitted = [s for s in submitted if s in students]
-        results, todo = [], []
-        with c.gradebook() as gb:
-            for s in submitted:
-                fp = _fingerprint(c.submitted_dir(s, a))
-                prior = None if force else self._already_graded(gb, s, fp)
-                if prior is not None:
-                    results.append(prior)
-                else:
-                    todo.append((s, fp))
-            bar = tqdm(total=len(todo), desc=f"autograde {a}", unit="sub", disable=not progress,
-                       file=sys.stderr)
-            t0 = time.monotonic()
-            if todo and self.use_zygote:
-                from .zygote import Zygote
-
-                try:
-                    self._zygote = Zygote(self._worker_env())
-                except Exception:
-                    self._zygote = None  # plain worker processes instead
-            record_s = 0.0
+        tasks, results = self.prepare(students, force)
+        runner = Runner(use_zygote=self.use_zygote, preload=grading_modules(self.infos()),
+                        namespaces=self.namespaces and probe_namespaces()) if tasks else None
+        bar = tqdm(total=len(tasks), desc=f"autograde {self.assignment}", unit="sub",
+                   disable=not progress, file=sys.stderr)
+        t0, record_s = time.monotonic(), 0.0
+        with self.course.gradebook() as gb:
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-                futs = {pool.submit(self.run_worker, self._task(s, i, infos)): (s, fp)
-                        for i, (s, fp) in enumerate(todo)}
+                futs = {pool.submit(runner.grade, t): t for t in tasks}
                 for fut in as_completed(futs):
-                    s, fp = futs[fut]
-                    try:
-                        t_rec = time.monotonic()
-                        results.append(self.record(gb, s, infos, fut.result(), fp))
-                        record_s += time.monotonic() - t_rec
-                    except Exception as exc:
-                        gb.db.rollback()
-                        results.append(SubmissionResult(
-                            student=s, status="sandbox-failed",
-                            reason=f"recording failed: {type(exc).__name__}: {exc}"))
+                    t_rec = time.monotonic()
+                    results.append(self._record_safely(gb, futs[fut], fut.result()))
+                    record_s += time.monotonic() - t_rec
                     bar.update(1)
             bar.close()
-            if self._zygote is not None:
-                self._zygote.close()
-                self._zygote = None
+            if runner is not None:
+                runner.close()
             wall = time.monotonic() - t0
-            problems = integrity_check(gb, a)
-        results.sort(key=lambda r: r.student)
+            results.sort(key=lambda r: r.student)
+            problems = self.finish(gb, results)
         return {"results": results, "integrity": problems, "wall_s": wall,
-                "record_s": record_s if todo else 0.0,
-                "graded": len(todo), "skipped": len(results) - len(todo),
-                "protections": protections_available()}
+                "record_s": record_s if tasks else 0.0, "graded": len(tasks),
+                "skipped": len(results) - len(tasks), "protections": protections_available()}
+
+    def finish(self, gb, results: list) -> list:
+        """After the last record: flag copied answers (in ``results``), return the gradebook's
+        integrity problems (empty when sound)."""
+        flag_copies(self, results)
+        return integrity_check(gb, self.assignment)
+
+    def _record_safely(self, gb, task: SubmissionTask, outcome) -> SubmissionResult:
+        try:
+            return self.record_outcome(gb, outcome)
+        except Exception as exc:  # never lose the run: this submission is regraded next time
+            gb.db.rollback()
+            return SubmissionResult(student=task.student, status=Status.GRADER_FAILED.value,
+                                    reason=f"recording failed: {type(exc).__name__}: {exc}")
+
+
+def _answers(path: Path, ids: list) -> tuple | None:
+    """The answer cells of a notebook file, whitespace-normalized, in ``ids`` order."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    by_id = {}
+    for c in cells if isinstance(cells, list) else []:
+        meta = c.get("metadata", {}).get("nbgrader", {}) if isinstance(c, dict) else {}
+        if isinstance(meta, dict) and meta.get("grade_id") in ids:
+            src = c.get("source", "")
+            src = "".join(src) if isinstance(src, list) else str(src)
+            by_id[meta["grade_id"]] = "\n".join(
+                ln.strip() for ln in src.split("\n")
+                if ln.strip() and "BEGIN SOLUTION" not in ln and "END SOLUTION" not in ln)
+    return tuple(by_id.get(i, "") for i in ids)
+
+
+def flag_copies(ag: Autograder, results: list) -> None:
+    """Flag (never rescore) submissions whose answers equal the solutions' or another's."""
+    c, a = ag.course, ag.assignment
+    for info in ag.infos():
+        ids = list(info.solution_cells) or [s["name"] for s in info.source_cells
+                                            if s["solution"]]
+        if not ids:
+            continue
+        solution = _answers(c.source_dir(a) / f"{info.name}.ipynb", ids)
+        release = tuple("" for _ in ids)
+        seen = {}
+        for r in results:
+            got = _answers(c.submitted_dir(r.student, a) / f"{info.name}.ipynb", ids)
+            if got is None or got == release:
+                continue
+            if got == solution:
+                r.flags.append(f"{info.name}: answer cells identical to the instructor's "
+                               f"solutions")
+            elif got in seen:
+                r.flags.append(f"{info.name}: answer cells identical to {seen[got]}'s")
+            else:
+                seen[got] = r.student

@@ -108,7 +108,8 @@ def cmd_autograde(args) -> int:
         ag = Autograder(course, args.assignment, jobs=args.jobs, limits=limits)
         out = ag.run(students=args.student, force=args.force, progress=not args.quiet)
     rows = [[r.student, _fmt(r.score), _fmt(r.max_score),
-             ("skipped: " if r.skipped else "") + r.status, r.reason]
+             ("skipped: " if r.skipped else "") + r.status,
+             "; ".join([r.reason] * bool(r.reason) + [f"FLAG {f}" for f in r.flags])]
             for r in out["results"]]
     table(rows, ["student", "score", "max", "status", "reason"])
     print(f"graded {out['graded']}, skipped {out['skipped']} (already graded; --force to "

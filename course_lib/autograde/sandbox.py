@@ -1,385 +1,140 @@
-"""Execute one student's submission in a sandbox.
+"""Execute one student's submission in a sandbox, serving the checker's calls at each test cell.
 
-The parent (``rnn-course autograde``) writes a job folder holding ``task.json`` (root-only);
-the worker for it is forked by the pre-warmed :mod:`.zygote` (or started as
+The parent writes a job folder holding ``job.json`` (a :class:`~.protocol.SandboxJob`,
+root-only); the worker for it is forked by the pre-warmed :mod:`.zygote` (or started as
 ``python -m course_lib.autograde.sandbox JOBDIR`` under ``unshare``), when the machine allows
-inside fresh network, mount and PID namespaces. The worker
+inside fresh network, mount, PID and IPC namespaces. The worker
 
-1. reads its task and the submitted files into memory,
-2. seals the machine: loopback up in the empty network namespace (so the kernel's ZMQ over
-   127.0.0.1 works but no other host is reachable), tmpfs over the course directory, the
-   solutions and the gradebook, and a private /tmp, /var/tmp and /dev/shm,
-3. restores the locked and test cells from the gradebook's copy (``sanitize``),
-4. runs each notebook with nbclient in a kernel started through :mod:`.jail` (own uid, memory,
-   process and file-size limits) under per-cell and per-notebook wall-clock limits, keeping
-   at most a bounded amount of output,
-5. writes the executed notebooks to ``result.json``.
-
-It computes no score: the parent grades the executed notebooks from the test cells' outputs
-and writes the gradebook, so nothing the student's code does inside the kernel can reach
-either. When the worker (PID 1 of its namespace) exits, the kernel and anything it forked die
-with it.
+1. reads its job and connects to the checker's socket in the job folder,
+2. seals the machine: loopback up in the empty network namespace, then the allow-list root of
+   :mod:`.isolation` (``chroot``: only the system, the interpreter and a private /tmp),
+3. restores the instructor's cells from the gradebook's copy (:mod:`.sanitize`; test cells
+   keep only their visible part: hidden tests never enter the sandbox),
+4. runs each notebook with nbclient in a jailed kernel (:mod:`.kernel`), except the test
+   cells: at each of them it tells the checker, and runs the checker's calls of the student's
+   functions until the checker is done with the cell,
+5. writes a :class:`~.protocol.WorkerResult` (executed notebooks, never a score).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import fcntl
+import base64
 import json
 import os
 import socket
-import struct
+import stat
 import sys
 import time
-from pathlib import Path
 
+from . import isolation, kernel, sanitize  # noqa: F401  (all loaded before the chroot)
+from .checker import ChannelClosed, recv_frame, send_frame
 from .course import _skip_slow_optional_imports
+from .protocol import NotebookRun, SandboxJob, Status, WorkerResult
 
 _skip_slow_optional_imports()
 
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
-MS_NOSUID = 2
-MS_NODEV = 4
-
 NOT_RUN = "NotRun"
-TRUNCATED_NOTE = "\n... [output truncated by the autograder] ...\n"
+CHANNEL_DIR = ".rnn-course-channel"
 
 
-# -- machine features ----------------------------------------------------------------------
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
+class KernelCalls:
+    """Runs the checker's requests in the student's kernel (one silent execute each)."""
 
+    def __init__(self, km, kc, home: str, uid, max_reply: int):
+        self.km, self.kc, self.max_reply = km, kc, max_reply
+        self.dead = ""  # why the kernel can no longer answer
+        self.timed_out = ""  # the last call that ran past its limit (then was interrupted)
+        self.n = 0
+        path = os.path.join(home, CHANNEL_DIR)
+        os.makedirs(path, exist_ok=True)
+        if uid is not None and os.geteuid() == 0:
+            os.chown(path, uid, uid)
+        os.chmod(path, 0o700)
+        self.dir = path
+        # opened before the student's code runs: a later rename or symlink cannot redirect it
+        self.dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
 
-def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    rc = _libc().mount(source.encode(), target.encode(),
-                       fstype.encode() if fstype else None, flags,
-                       data.encode() if data else None)
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {fstype or source} on {target}: {os.strerror(err)}")
+    async def call(self, request_b64: str, timeout: float) -> dict:
+        """The reply frame for one request: ``{"op": "reply", "ok", "text" | "error"}``."""
+        if self.dead:
+            return {"op": "reply", "ok": False, "error": self.dead}
+        self.n += 1
+        name = f"reply-{self.n}.json"
+        code = (f"__import__('_rnn_course_channel').serve({request_b64!r}, "
+                f"{os.path.join(self.dir, name)!r})")
+        status = await self._execute(code, max(0.5, timeout))
+        if status != "ok":
+            return {"op": "reply", "ok": False, "error": status}
+        text = self._read_reply(name)
+        if text is None:
+            return {"op": "reply", "ok": False, "error": "the student's kernel wrote no answer"}
+        return {"op": "reply", "ok": True, "text": text}
 
+    async def _execute(self, code: str, timeout: float) -> str:
+        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False,
+                                 stop_on_error=False)
+        for attempt in ("run", "interrupted"):
+            deadline = time.monotonic() + (timeout if attempt == "run" else 5.0)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    reply = await self.kc.get_shell_msg(timeout=left)
+                except Exception:  # queue.Empty on timeout, or a dead channel
+                    if not await self.km.is_alive():
+                        self.dead = "the student's kernel died"
+                        return self.dead
+                    continue
+                if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                    if attempt == "interrupted":
+                        self.timed_out = f"a call ran past its time limit ({timeout:.0f} s)"
+                        return self.timed_out
+                    return "ok"
+            if attempt == "run":
+                await self.km.interrupt_kernel()
+        self.dead = "the student's kernel stopped answering (a call ignored its interrupt)"
+        return self.dead
 
-def loopback_up() -> None:
-    """Bring ``lo`` up (a fresh network namespace starts with it down)."""
-    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        ifr = struct.pack("16sh", b"lo", 0)
-        flags = struct.unpack("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, ifr))[1]
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
-
-
-def only_loopback() -> bool:
-    """True when the only network interface is the loopback one."""
-    try:
-        names = [n for _, n in socket.if_nameindex()]
-    except OSError:
-        return False
-    return names == ["lo"]
-
-
-def blocked_ancestor(path: str) -> str | None:
-    """The first folder on the way to ``path`` that other users cannot traverse, or None."""
-    cur = "/"
-    for part in Path(path).parts[1:]:
-        cur = os.path.join(cur, part)
+    def _read_reply(self, name: str):
         try:
-            if not os.stat(cur).st_mode & 0o001:
-                return cur
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self.dir_fd)
         except OSError:
             return None
-    return None
-
-
-def expose(needed: list) -> list:
-    """Let the sandbox uid reach ``needed`` folders that sit under private ones.
-
-    The interpreter may live under a home folder only root can enter (pyenv in /root): the
-    blocking folder is covered with an empty tmpfs that anyone may traverse, and just the
-    needed folders are bind-mounted back into it, so the rest of that home stays invisible.
-    """
-    done = []
-    fds = {}
-    for path in needed:
-        b = blocked_ancestor(path)
-        if b is not None and os.path.isdir(path):
-            fds.setdefault(b, []).append((path, os.open(path, os.O_RDONLY | os.O_DIRECTORY)))
-    for b, items in fds.items():
-        _mount("tmpfs", b, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
-        for path, fd in items:
-            os.makedirs(path, exist_ok=True)
-            _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
-            os.close(fd)
-            done.append(f"exposed:{path}")
-    return done
-
-
-def seal_filesystem(hide: list, tmp_mb: int, needed: list = ()) -> list:
-    """Make our mount namespace private, fresh /tmp & co., then hide ``hide`` under empty tmpfs.
-
-    ``needed`` folders (the interpreter, the venv, course_lib) stay reachable even when they
-    live under a folder made private here: a clone in /tmp is bind-mounted back into the fresh
-    /tmp before ``hide`` is covered, so solutions/ inside it are hidden all the same.
-    Returns the list of what was done; raises OSError when the first mount fails (no mount
-    namespace: nothing here is possible).
-    """
-    done = []
-    _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-    done += expose(list(needed))
-    for path, size in (("/tmp", tmp_mb), ("/var/tmp", 16), ("/dev/shm", 64)):
-        if not os.path.isdir(path):
-            continue
-        inside = [n for n in needed if os.path.isdir(n)
-                  and os.path.commonpath([path, os.path.realpath(n)]) == path]
-        fds = [(n, os.open(n, os.O_RDONLY | os.O_DIRECTORY)) for n in inside]
         try:
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,mode=1777")
-            done.append(f"private:{path}")
-            for n, fd in fds:
-                os.makedirs(n, exist_ok=True)
-                _mount(f"/proc/self/fd/{fd}", n, None, MS_BIND | MS_REC, None)
-                done.append(f"exposed:{n}")
-        except OSError:
-            pass
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > self.max_reply:
+                return None
+            with os.fdopen(fd, "rb") as fh:
+                fd = None
+                return fh.read(self.max_reply + 1).decode("utf-8", "replace")
         finally:
-            for _, fd in fds:
+            if fd is not None:
                 os.close(fd)
-    for path in hide:
-        if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0700")
-            done.append(f"hidden:{path}")
-    return done
+            try:
+                os.unlink(name, dir_fd=self.dir_fd)
+            except OSError:
+                pass
 
 
-# -- sanitizing (nbgrader's ClearOutput, DeduplicateIds, OverwriteCells, add_missing_cells) --
-def _nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
-def _restore_cell(sc: dict, notice: str = ""):
-    from nbformat.v4 import new_code_cell, new_markdown_cell
-
-    meta = {"nbgrader": {"grade": sc["grade"], "grade_id": sc["name"], "locked": sc["locked"],
-                         "solution": sc["solution"], "checksum": sc["checksum"],
-                         "schema_version": 3, "cell_type": sc["cell_type"]}}
-    if sc["grade"]:
-        meta["nbgrader"]["points"] = sc["points"]
-    if sc.get("task"):
-        meta["nbgrader"]["task"] = True
-    if sc["cell_type"] == "code":
-        return new_code_cell(source=sc["source"], metadata=meta)
-    return new_markdown_cell(source=sc["source"], metadata=meta)
-
-
-def _public(source: str) -> str:
-    """A test cell's source as released: hidden-test regions removed, whitespace ignored."""
-    out, inside = [], False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        elif not inside and line.strip():
-            out.append(line.rstrip())
-    return "\n".join(out)
-
-
-def sanitize(nb, source_cells: list) -> tuple:
-    """Restore the instructor's cells in a submitted notebook.
-
-    Parameters
-    ----------
-    nb : nbformat.NotebookNode
-        The submission (modified in place and returned).
-    source_cells : list of dict
-        The gradebook's nbgrader cells in source order (name, cell_type, source, checksum,
-        locked, grade, solution, task, points).
-
-    Returns
-    -------
-    nb, notes : the sanitized notebook and a list of what was repaired.
-    """
-    from nbformat.v4 import new_code_cell, new_markdown_cell
-
-    notes = []
-    by_name = {c["name"]: c for c in source_cells}
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    cells = []
-    for cell in nb.cells:
-        if cell.get("cell_type") not in ("code", "markdown", "raw"):
-            continue
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        cells.append(cell)
-    # duplicates: keep the last copy (nbgrader's DeduplicateIds), demote the others
-    seen = set()
-    for cell in reversed(cells):
-        gid = _nbg(cell).get("grade_id")
-        if gid is None:
-            continue
-        if gid in seen or gid not in by_name:
-            cell.metadata.pop("nbgrader", None)
-            notes.append(f"duplicate cell {gid}" if gid in seen else f"unknown cell id {gid}")
+async def serve_test_cell(sock, notebook: str, grade_id: str, calls) -> None:
+    """Tell the checker the notebook reached ``grade_id``; answer its calls until it is done."""
+    if sock is None:
+        return
+    send_frame(sock, {"op": "cell", "notebook": notebook, "grade_id": grade_id})
+    while True:
+        msg = await asyncio.to_thread(recv_frame, sock)
+        if msg.get("op") == "end_cell":
+            return
+        if msg.get("op") != "call":
+            raise ChannelClosed("unexpected message from the checker")
+        timeout = float(msg.get("timeout", 10))
+        if calls is None:
+            reply = {"op": "reply", "ok": False, "error": "the student's kernel is not running"}
         else:
-            seen.add(gid)
-    out = []
-    for cell in cells:
-        gid = _nbg(cell).get("grade_id")
-        if gid is None:
-            out.append(cell)
-            continue
-        sc = by_name[gid]
-        if sc["locked"] or sc["grade"] and not sc["solution"]:
-            # locked/test cells: the gradebook's copy wins outright (source, type, metadata)
-            if cell.cell_type != sc["cell_type"] or (
-                    _public(cell.source) != _public(sc["source"])):
-                notes.append(f"restored cell {gid}")
-            restored = _restore_cell(sc)
-            restored.metadata.update({k: v for k, v in cell.metadata.items()
-                                      if k not in ("nbgrader", "editable", "deletable")})
-            out.append(restored)
-        else:
-            if cell.cell_type != sc["cell_type"]:
-                notes.append(f"cell type of {gid} restored")
-                src = cell.source
-                cell = (new_code_cell if sc["cell_type"] == "code" else new_markdown_cell)(src)
-            md = _restore_cell(sc).metadata["nbgrader"]
-            cell.metadata["nbgrader"] = md
-            out.append(cell)
-    # re-insert deleted instructor cells after their predecessor in source order
-    present = {_nbg(c).get("grade_id") for c in out}
-    for i, sc in enumerate(source_cells):
-        if sc["name"] in present:
-            continue
-        if not (sc["grade"] or sc["locked"] or sc.get("task")):
-            continue
-        notes.append(f"restored deleted cell {sc['name']}")
-        pos = 0
-        for prev in reversed(source_cells[:i]):
-            idx = [k for k, c in enumerate(out) if _nbg(c).get("grade_id") == prev["name"]]
-            if idx:
-                pos = idx[0] + 1
-                break
-        out.insert(pos, _restore_cell(sc))
-        present.add(sc["name"])
-    nb.cells = out
-    return nb, notes
-
-
-# -- execution ---------------------------------------------------------------------------
-def _make_client_class():
-    from nbclient import NotebookClient
-    from nbformat import NotebookNode
-
-    class LimitedClient(NotebookClient):
-        """nbclient that keeps a bounded amount of each cell's output.
-
-        A cell printing gigabytes must not exhaust the worker; what is dropped is replaced by
-        one note, and a dropped stderr stream still leaves a short stderr output so the cell is
-        graded as failed, exactly as it would be with the full output.
-        """
-
-        max_cell_bytes = 256 * 1024
-        max_nb_bytes = 2 * 2**20
-
-        def __init__(self, *a, **kw):
-            super().__init__(*a, **kw)
-            self._cell_bytes = {}
-            self._nb_bytes = 0
-            self._truncated = set()
-
-        @staticmethod
-        def _size(content: dict) -> int:
-            n = len(content.get("text", "") or "")
-            for v in (content.get("data") or {}).values():
-                n += len(v) if isinstance(v, str) else len(json.dumps(v))
-            n += sum(len(t) for t in content.get("traceback", []) or [])
-            return n
-
-        def output(self, outs, msg, display_id, cell_index):
-            content = msg.get("content", {})
-            size = self._size(content)
-            used = self._cell_bytes.get(cell_index, 0)
-            if used + size > self.max_cell_bytes or self._nb_bytes + size > self.max_nb_bytes:
-                msg_type = msg.get("msg_type")
-                keep = None
-                if msg_type == "error":
-                    tb = content.get("traceback", [])[-20:]
-                    keep = NotebookNode(output_type="error", ename=content.get("ename", "Error"),
-                                        evalue=str(content.get("evalue", ""))[:2000],
-                                        traceback=[t[:2000] for t in tb])
-                elif msg_type == "stream" and content.get("name") == "stderr":
-                    if not any(o.get("output_type") == "stream" and o.get("name") == "stderr"
-                               for o in outs):
-                        keep = NotebookNode(output_type="stream", name="stderr",
-                                            text=str(content.get("text", ""))[:2000])
-                if cell_index not in self._truncated:
-                    self._truncated.add(cell_index)
-                    outs.append(NotebookNode(output_type="stream", name="stdout",
-                                             text=TRUNCATED_NOTE))
-                if keep is not None:
-                    outs.append(keep)
-                return keep
-            self._cell_bytes[cell_index] = used + size
-            self._nb_bytes += size
-            return super().output(outs, msg, display_id, cell_index)
-
-    return LimitedClient
-
-
-def _make_km_class():
-    from queue import Empty
-
-    from jupyter_client.asynchronous import AsyncKernelClient
-    from jupyter_client.manager import AsyncKernelManager
-
-    class ReadyClient(AsyncKernelClient):
-        """jupyter_client's readiness handshake without its closing 0.2 s IOPub flush.
-
-        nbclient ignores IOPub messages whose parent is not the cell it runs, so the
-        kernel_info's leftover status messages need no draining; a fifth of a second saved
-        on every submission.
-        """
-
-        async def wait_for_ready(self, timeout=None):
-            deadline = time.monotonic() + (60.0 if timeout is None else float(timeout))
-            while True:
-                self.kernel_info()
-                try:
-                    msg = await self.shell_channel.get_msg(timeout=0.5)
-                except Empty:
-                    msg = None
-                if msg is not None and msg["msg_type"] == "kernel_info_reply":
-                    try:
-                        # IOPub connected? (a SUB socket joining late misses messages)
-                        await self.iopub_channel.get_msg(timeout=0.2)
-                    except Empty:
-                        pass
-                    else:
-                        self._handle_kernel_info_reply(msg)
-                        return
-                if not await self._async_is_alive():
-                    raise RuntimeError("Kernel died before replying to kernel_info")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Kernel didn't respond in {timeout} s")
-
-    class JailedKernelManager(AsyncKernelManager):
-        """Starts the kernel behind the :mod:`.jail` prefix."""
-
-        jail_prefix: list = []
-
-        def format_kernel_cmd(self, extra_arguments=None):
-            return list(self.jail_prefix) + super().format_kernel_cmd(extra_arguments)
-
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.client_factory = ReadyClient
-
-    return JailedKernelManager
+            reply = await calls.call(str(msg.get("request_b64", "")), timeout)
+        send_frame(sock, reply)
 
 
 def _error_output(ename: str, evalue: str):
@@ -389,330 +144,307 @@ def _error_output(ename: str, evalue: str):
                         traceback=[f"{ename}: {evalue}"])
 
 
-KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:"]
+def _is_test(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
-async def start_kernel(workdir: str, home: str, task: dict, env: dict):
-    """Launch a jailed kernel now (it boots while the worker goes on); returns (km, t0)."""
-    KM = _make_km_class()
-    km = KM(kernel_name="python3")
-    km.connection_file = os.path.join(home, "kernel.json")
-    jail = [sys.executable, "-m", "course_lib.autograde.jail",
-            "--memory-mb", str(task["memory_mb"]), "--nproc", str(task["nproc"]),
-            "--fsize-mb", str(task["fsize_mb"]), "--cwd", workdir,
-            "--chown", km.connection_file]
-    if task.get("uid") is not None:
-        jail += ["--uid", str(task["uid"]), "--gid", str(task["gid"])]
-    km.jail_prefix = jail + ["--"]
-    t0 = time.monotonic()
-    await km.start_kernel(extra_arguments=list(KERNEL_ARGS), env=env, cwd=workdir)
-    return km, t0
+def _make_client(nb, km, workdir: str, limits):
+    Client = kernel._make_client_class()
+    t = int(limits.cell_timeout)
+    client = Client(nb, km=km, timeout=t, startup_timeout=60, interrupt_on_timeout=True,
+                    allow_errors=True, shutdown_kernel="immediate", record_timing=False,
+                    error_on_timeout={"ename": "CellTimeoutError",
+                                      "evalue": f"cell ran past {t} s",
+                                      "traceback": [f"CellTimeoutError: cell ran past {t} s"]},
+                    extra_arguments=list(kernel.KERNEL_ARGS),
+                    resources={"metadata": {"path": workdir}})
+    client.max_cell_bytes = limits.max_cell_bytes
+    client.max_nb_bytes = limits.max_nb_bytes
+    return client
 
 
-async def run_notebook(nb, workdir: str, home: str, task: dict, env: dict,
-                       started=None) -> dict:
-    """Execute ``nb`` in place; return a record of what happened (never raises for the
-    student's doings). ``started`` is a kernel from :func:`start_kernel`, else one is started.
-    """
+class _Run:
+    """The mutable state of one notebook's execution (what becomes its NotebookRun)."""
+
+    def __init__(self):
+        self.status, self.reason, self.stop = Status.OK, "", ""
+        self.exec_s = self.startup_s = 0.0
+        self.reached = []
+
+    def halt(self, status: Status, why: str) -> None:
+        if not self.stop:
+            self.status, self.stop = status, why
+
+
+async def _run_code_cell(client, run: _Run, cell, index: int, deadline: float, limits):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    Client = _make_client_class()
-    record = {"status": "ok", "reason": None, "exec_s": 0.0, "startup_s": 0.0}
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        run.halt(Status.TIMEOUT, f"notebook time limit ({limits.notebook_timeout} s) reached "
+                                 f"before cell {index}")
+        return
+    client.timeout = max(1, min(int(limits.cell_timeout), int(remaining)))
     try:
-        km, t0 = started if started is not None else await start_kernel(workdir, home, task, env)
-    except Exception as exc:
-        record.update(status="kernel-failed", reason=f"kernel failed to start: {exc}")
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs = [_error_output(NOT_RUN, record["reason"])]
-        return record
-    cell_timeout = int(task["cell_timeout"])
-    record = {"status": "ok", "reason": None, "exec_s": 0.0, "startup_s": 0.0}
-    client = Client(nb, km=km, timeout=cell_timeout, startup_timeout=60,
-                    interrupt_on_timeout=True, allow_errors=True,
-                    error_on_timeout={"ename": "CellTimeoutError",
-                                      "evalue": f"cell ran past {cell_timeout} s",
-                                      "traceback": [f"CellTimeoutError: cell ran past "
-                                                    f"{cell_timeout} s"]},
-                    extra_arguments=list(KERNEL_ARGS), shutdown_kernel="immediate", record_timing=False,
-                    resources={"metadata": {"path": workdir}})
-    client.max_cell_bytes = task["max_cell_bytes"]
-    client.max_nb_bytes = task["max_nb_bytes"]
+        await asyncio.wait_for(client.async_execute_cell(cell, index),
+                               timeout=client.timeout + 15)
+    except DeadKernelError:
+        run.halt(Status.KERNEL_DIED, f"the kernel died in cell {index} (os._exit, crash or limit)")
+        cell.outputs.append(_error_output("DeadKernelError", run.stop))
+    except (CellTimeoutError, asyncio.TimeoutError):
+        run.halt(Status.TIMEOUT, f"cell {index} did not stop after its time limit")
+        cell.outputs.append(_error_output("CellTimeoutError", run.stop))
 
-    def on_executed(cell, cell_index, execute_reply):
+
+def _on_executed(run: _Run, limits):
+    def hook(cell, cell_index, execute_reply):
         # a reply that says 'error' but left no error output (timeout, a kernel that hid its
         # traceback) still fails the cell, as in nbgrader's Execute
-        if execute_reply.get("content", {}).get("status") == "error":
-            ename = execute_reply["content"].get("ename", "Error")
-            if ename == "CellTimeoutError" and record["status"] == "ok":
-                record["status"] = "cell-timeout"
-                record["reason"] = f"cell {cell_index} ran past {cell_timeout} s"
+        content = execute_reply.get("content", {})
+        if content.get("status") == "error":
+            ename = content.get("ename", "Error")
+            if ename == "CellTimeoutError" and run.status == Status.OK:
+                run.status = Status.CELL_TIMEOUT
+                run.reason = f"cell {cell_index} ran past {limits.cell_timeout} s"
             if not any(o.get("output_type") == "error" for o in cell.outputs):
-                cell.outputs.append(_error_output(ename, str(
-                    execute_reply["content"].get("evalue", ""))))
+                cell.outputs.append(_error_output(ename, str(content.get("evalue", ""))))
+    return hook
 
-    client.on_cell_executed = on_executed
-    deadline = t0 + float(task["notebook_timeout"])
-    stop_reason = None
+
+async def run_notebook(nb, name: str, workdir: str, home: str, job: SandboxJob, started,
+                       sock, jail: list, env: dict) -> _Run:
+    """Execute ``nb`` in place; the test cells go to the checker over ``sock``."""
+    limits, run = job.task.limits, _Run()
     try:
-        async with client.async_setup_kernel(env=env):
-            t_start = time.monotonic()
-            record["startup_s"] = t_start - t0
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                if stop_reason is None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        stop_reason = (f"notebook time limit ({task['notebook_timeout']} s) "
-                                       f"reached before cell {index}")
-                        record["status"] = "timeout"
-                if stop_reason is not None:
-                    cell.outputs = [_error_output(NOT_RUN, stop_reason)]
-                    continue
-                client.timeout = max(1, min(cell_timeout, int(remaining)))
-                try:
-                    await asyncio.wait_for(client.async_execute_cell(cell, index),
-                                           timeout=client.timeout + 15)
-                except DeadKernelError:
-                    stop_reason = f"the kernel died in cell {index} (os._exit, crash or limit)"
-                    record["status"] = "kernel-died"
-                    cell.outputs.append(_error_output("DeadKernelError", stop_reason))
-                except (CellTimeoutError, asyncio.TimeoutError):
-                    stop_reason = f"cell {index} did not stop after its time limit"
-                    record["status"] = "timeout"
-                    cell.outputs.append(_error_output("CellTimeoutError", stop_reason))
-            record["exec_s"] = time.monotonic() - t_start
+        km, t0 = started or await kernel.start_kernel(workdir, home, limits, jail, env, job.uid)
+    except Exception as exc:
+        run.halt(Status.KERNEL_FAILED, f"kernel failed to start: {str(exc)[:300]}")
+        km = None
+    client = _make_client(nb, km, workdir, limits) if km is not None else None
+    try:
+        if client is not None:
+            client.on_cell_executed = _on_executed(run, limits)
+            await _execute_cells(nb, name, client, run, t0, job, sock, home)
+    except ChannelClosed:
+        raise
     except Exception as exc:  # kernel never started, or died while starting
-        record["status"] = "kernel-failed"
-        stop_reason = f"kernel failed: {type(exc).__name__}: {str(exc)[:300]}"
-        for cell in nb.cells:
-            if cell.cell_type == "code" and not cell.get("outputs"):
-                cell.outputs = [_error_output(NOT_RUN, stop_reason)]
+        run.halt(Status.KERNEL_FAILED, f"kernel failed: {type(exc).__name__}: {str(exc)[:300]}")
     finally:
-        # we own the kernel manager, so nbclient leaves the kernel to us
+        if client is not None:
+            try:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+                await km.shutdown_kernel(now=True)
+            except Exception:
+                pass
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and not _is_test(cell) and not cell.get("outputs") \
+                and run.stop:
+            cell.outputs = [_error_output(NOT_RUN, run.stop)]
+    run.truncated = sorted(getattr(client, "_truncated", ()) or ())
+    return run
+
+
+async def _execute_cells(nb, name, client, run, t0, job, sock, home):
+    limits = job.task.limits
+    deadline = t0 + float(limits.notebook_timeout)
+    async with client.async_setup_kernel():
+        t_start = time.monotonic()
+        run.startup_s = t_start - t0
+        calls = KernelCalls(client.km, client.kc, home, job.uid, limits.max_reply_bytes)
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            if _is_test(cell):
+                gid = cell.metadata["nbgrader"]["grade_id"]
+                run.reached.append(gid)
+                if run.stop or time.monotonic() > deadline:
+                    calls.dead = calls.dead or run.stop or "the notebook ran out of time"
+                calls.timed_out = ""
+                await serve_test_cell(sock, name, gid, calls)
+                if calls.timed_out and run.status == Status.OK:
+                    run.status, run.reason = Status.CELL_TIMEOUT, f"{gid}: {calls.timed_out}"
+                if calls.dead and not run.stop:
+                    run.halt(Status.TIMEOUT, f"{gid}: {calls.dead}")
+            elif not run.stop:
+                await _run_code_cell(client, run, cell, index, deadline, limits)
+                if run.stop:
+                    calls.dead = run.stop
+        run.exec_s = time.monotonic() - t_start
+
+
+# -- the worker -------------------------------------------------------------------------------
+def _connect(path: str, wait_s: float = 60.0):
+    """The checker's socket (it may still be starting); None when it never appears."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            if client.kc is not None:
-                client.kc.stop_channels()
-            await km.shutdown_kernel(now=True)
-        except Exception:
-            pass
-    if stop_reason is not None:
-        record["reason"] = stop_reason
-    if client._truncated:
-        record["truncated_cells"] = sorted(client._truncated)
-    return record
+            sock.connect(path)
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.01)
 
 
-def _parse_notebook(text: str):
-    """A submitted notebook as nbformat v4, without a JSON-schema validation pass.
-
-    The sanitizer rebuilds every cell that matters from the gradebook and the parent checks
-    the executed result, so schema validation (a large share of the worker's CPU time) adds
-    nothing; structure that nbclient needs is checked here.
-    """
-    import nbformat
-    from nbformat.v4.rwbase import rejoin_lines
-
-    data = json.loads(text)
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise ValueError("no list of cells")
-    nb = nbformat.from_dict(data)
-    if nb.get("nbformat") != 4:
-        nb = nbformat.reads(text, as_version=4)
-    nb = rejoin_lines(nb)
-    if not isinstance(nb.get("metadata"), dict):
-        nb.metadata = nbformat.NotebookNode()
-    cells = []
-    for cell in nb.cells:
-        # a malformed cell is dropped, not the whole notebook: the instructor's cells come
-        # back from the gradebook anyway
-        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
-            continue
-        if not isinstance(cell.get("source", ""), str):
-            continue
-        cell.setdefault("source", "")
-        if not isinstance(cell.get("metadata"), dict):
-            cell.metadata = nbformat.NotebookNode()
-        meta = cell.metadata.get("nbgrader")
-        if meta is not None and not (isinstance(meta, dict)
-                                     and isinstance(meta.get("grade_id", ""), str)):
-            del cell.metadata["nbgrader"]
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        cells.append(cell)
-    nb.cells = cells
-    return nb
+def _own_namespaces(job: SandboxJob) -> bool:
+    def ns(kind):
+        try:
+            return os.readlink(f"/proc/self/ns/{kind}")
+        except OSError:
+            return None
+    return job.namespaces and all(ns(k) != job.host_ns.get(k) for k in ("mnt", "net", "ipc"))
 
 
-def _kernel_env(task: dict, home: str) -> dict:
-    env = {
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin",
-                                 "/usr/bin", "/bin"]),
-        "HOME": home, "IPYTHONDIR": os.path.join(home, ".ipython"),
-        "MPLCONFIGDIR": os.path.join(home, ".mpl"), "MPLBACKEND": "Agg",
-        "JUPYTER_RUNTIME_DIR": os.path.join(home, ".runtime"),
-        "JUPYTER_DATA_DIR": os.path.join(home, ".jupyter"), "TMPDIR": home,
-        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1", "NBGRADER_EXECUTION": "autograde",
-        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-        "TORCH_NUM_THREADS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    }
-    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "VIRTUAL_ENV"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    return env
-
-
-def _read_capped(path: str, cap: int):
+def _seal(job: SandboxJob, jobdir: str, errors: dict) -> tuple:
+    """Isolate this process (when in namespaces of its own); returns (protections, base)."""
+    active, base = [], jobdir
+    if not _own_namespaces(job):
+        if job.namespaces:
+            errors["namespace_error"] = "worker is not in namespaces of its own"
+        return active, base
     try:
-        size = os.path.getsize(path)
-        if size > cap:
-            return None, f"file is {size} bytes, over the {cap}-byte limit"
-        with open(path, "rb") as fh:
-            return fh.read(), None
+        isolation.loopback_up()
+        if isolation.only_loopback():
+            active.append("network-namespace")
     except OSError as exc:
-        return None, f"cannot read: {exc.strerror}"
+        errors["network_error"] = str(exc)
+    active.append("ipc-namespace")
+    course_lib_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.join(jobdir, "root")
+    os.mkdir(root, 0o755)
+    active += isolation.build_root(root, list(job.needed), [course_lib_dir],
+                                   job.task.limits.tmp_mb, job.sandbox_lib, job.jail_source)
+    return active, "/tmp"
 
 
-def _prepare_dir(path: str, uid, gid, mode: int) -> None:
-    os.makedirs(path, exist_ok=True)
-    if uid is not None and os.geteuid() == 0:
-        os.chown(path, uid, gid)
-    os.chmod(path, mode)
+def _lay_out(job: SandboxJob, base: str, sealed: bool) -> tuple:
+    """The student's folder and home, the lib and jail paths; (workdir, home, lib, jail)."""
+    uid = job.uid
+    workroot = os.path.join(base, "sandbox")
+    os.makedirs(workroot, mode=0o711, exist_ok=True)
+    workdir, home = os.path.join(workroot, "work"), os.path.join(workroot, "home")
+    for path in (workdir, home):
+        os.makedirs(path, exist_ok=True)
+        if uid is not None and os.geteuid() == 0:
+            os.chown(path, uid, uid)
+        os.chmod(path, 0o700)
+    if sealed:
+        lib, jail = isolation.OPT + "/lib", isolation.OPT + "/jail.py"
+    else:  # no mount namespace: the lib and jail live in the job folder
+        lib, jail = os.path.join(workroot, "lib"), os.path.join(workroot, "jail.py")
+        for rel, text in job.sandbox_lib.items():
+            os.makedirs(os.path.dirname(os.path.join(lib, rel)), exist_ok=True)
+            with open(os.path.join(lib, rel), "w", encoding="utf-8") as fh:
+                fh.write(text)
+        with open(jail, "w", encoding="utf-8") as fh:
+            fh.write(job.jail_source)
+        os.chmod(workroot, 0o755)
+    for f in job.task.files:
+        if f.error or f.path.startswith("/") or ".." in f.path.split("/"):
+            continue
+        dest = os.path.join(workdir, f.path)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as fh:
+            fh.write(f.data)
+        if uid is not None and os.geteuid() == 0:
+            os.chown(dest, uid, uid)
+    return workdir, home, lib, [sys.executable, jail]
 
 
-def worker(jobdir: str) -> int:
-    """Entry point of the sandbox worker (see module docstring)."""
-    return asyncio.run(_worker(jobdir))
+async def _one_notebook(spec, job, files, paths, started, sock) -> NotebookRun:
+    workdir, home, lib, jail = paths
+    rel = f"{spec.name}.ipynb"
+    if spec.missing or rel not in files:
+        return NotebookRun(name=spec.name, status=Status.MISSING, reason=f"no {rel} submitted")
+    if files[rel].error:
+        return NotebookRun(name=spec.name, status=Status.UNREADABLE,
+                           reason=f"{rel}: {files[rel].error}")
+    try:
+        text = files[rel].data.decode("utf-8")
+        if not text.strip():
+            raise ValueError("the file is empty")
+        nb = sanitize.parse_notebook(text)
+        nb, notes, claims = sanitize.sanitize(nb, spec.source_cells)
+    except Exception as exc:
+        return NotebookRun(name=spec.name, status=Status.UNREADABLE,
+                           reason=f"{rel} is not a readable notebook: "
+                                  f"{type(exc).__name__}: {str(exc)[:200]}")
+    env = kernel.kernel_env(home, lib)
+    run = await run_notebook(nb, spec.name, workdir, home, job, started, sock, jail, env)
+    return NotebookRun(name=spec.name, status=run.status, reason=run.stop or run.reason,
+                       notes=tuple(notes), nb=json.loads(json.dumps(nb)), exec_s=run.exec_s,
+                       startup_s=run.startup_s, truncated_cells=tuple(run.truncated),
+                       claims=claims, reached=tuple(run.reached))
 
 
 async def _worker(jobdir: str) -> int:
     t_begin = time.monotonic()
     jobdir = os.path.abspath(jobdir)
-    with open(os.path.join(jobdir, "task.json"), encoding="utf-8") as fh:
-        task = json.load(fh)
+    with open(os.path.join(jobdir, "job.json"), encoding="utf-8") as fh:
+        job = SandboxJob.from_json(fh.read())
     result_fh = open(os.path.join(jobdir, "result.json"), "w", encoding="utf-8")
-    cap = int(task["max_notebook_bytes"])
-    files = {}  # relpath -> bytes
-    read_errors = {}
-    for rel, src in task["files"]:
-        data, err = _read_capped(src, cap)
-        if err:
-            read_errors[rel] = err
-        else:
-            files[rel] = data
-    protections = {}
-    active = []
-    base = jobdir
-    def _ns(kind):
-        try:
-            return os.readlink(f"/proc/self/ns/{kind}")
-        except OSError:
-            return None
-
-    # never touch the host's mounts or network: seal only inside namespaces of our own
-    own_ns = (task.get("namespaces") and _ns("mnt") != task.get("host_ns", {}).get("mnt")
-              and _ns("net") != task.get("host_ns", {}).get("net"))
-    if task.get("namespaces") and not own_ns:
-        protections["namespace_error"] = "worker is not in namespaces of its own"
-    if own_ns:
-        try:
-            loopback_up()
-            if only_loopback():
-                active.append("network-namespace")
-        except OSError as exc:
-            protections["network_error"] = str(exc)
-        try:
-            active += seal_filesystem(task["hide"], int(task["tmp_mb"]), task.get("needed", []))
-            base = "/tmp"
-        except OSError as exc:
-            protections["mount_error"] = str(exc)
-    uid, gid = task.get("uid"), task.get("gid")
-    if base == jobdir and any(blocked_ancestor(p) for p in task.get("needed", [])):
-        # without a mount namespace an unprivileged uid could not even start the
-        # interpreter: run as the caller rather than not at all, and say so
-        uid = gid = task["uid"] = task["gid"] = None
-        protections["uid_error"] = "interpreter not reachable by an unprivileged uid"
-    if uid is not None and os.geteuid() == 0:
-        active.append(f"uid:{uid}")
-    workroot = os.path.join(base, "sandbox")
-    _prepare_dir(workroot, None, None, 0o711)
-    workdir = os.path.join(workroot, "work")
-    home = os.path.join(workroot, "home")
-    _prepare_dir(workdir, uid, gid, 0o700)
-    _prepare_dir(home, uid, gid, 0o700)
-    env = _kernel_env(task, home)
-    runnable = [s for s in task["notebooks"]
-                if not s.get("missing") and f"{s['name']}.ipynb" in files]
+    sock = _connect(job.channel_path)
+    errors = {} if sock is not None else {"channel_error": "the checker never listened"}
+    active, base = _seal(job, jobdir, errors)
+    if job.uid is not None and os.geteuid() == 0:
+        active.append(f"uid:{job.uid}")
+    paths = _lay_out(job, base, sealed=base == "/tmp")
+    files = {f.path: f for f in job.task.files}
     started = None
-    if runnable:
-        # the kernel boots (about a second) while this process imports nbformat/nbclient
-        # and restores the notebook; it runs nothing until the first cell is sent
+    if any(f"{s.name}.ipynb" in files and not s.missing for s in job.task.notebooks):
+        # the kernel boots (about a second) while this process restores the notebook
         try:
-            started = await start_kernel(workdir, home, task, env)
+            env = kernel.kernel_env(paths[1], paths[2])
+            started = await kernel.start_kernel(paths[0], paths[1], job.task.limits, paths[3],
+                                                env, job.uid)
         except Exception as exc:
-            protections["prestart_error"] = str(exc)[:300]
-    import nbformat  # noqa: F401  (loaded here, while the kernel boots, not on the first cell)
-
-    for rel, data in files.items():
-        dest = os.path.join(workdir, rel)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with open(dest, "wb") as fh:
-            fh.write(data)
-        if uid is not None and os.geteuid() == 0:
-            os.chown(dest, uid, gid)
+            errors["prestart_error"] = str(exc)[:300]
     t_ready = time.monotonic()
-    results = {}
-    for spec in task["notebooks"]:
-        name = spec["name"]
-        rel = f"{name}.ipynb"
-        rec = {"status": "ok", "reason": None, "notes": [], "nb": None}
-        if spec.get("missing"):
-            rec.update(status="missing", reason=f"no {rel} submitted")
-        elif rel in read_errors:
-            rec.update(status="unreadable", reason=f"{rel}: {read_errors[rel]}")
-        else:
+    runs = {}
+    for spec in job.task.notebooks:
+        try:
+            runs[spec.name] = await _one_notebook(spec, job, files, paths, started, sock)
+        except ChannelClosed as exc:
+            errors["channel_error"] = str(exc)
+            runs[spec.name] = NotebookRun(name=spec.name, status=Status.SANDBOX_FAILED,
+                                          reason=f"the checker's channel failed: {exc}")
+        started = None
+        if sock is not None:
             try:
-                text = files[rel].decode("utf-8")
-                if not text.strip():
-                    raise ValueError("the file is empty")
-                nb = _parse_notebook(text)
-            except Exception as exc:
-                rec.update(status="unreadable",
-                           reason=f"{rel} is not a readable notebook: "
-                                  f"{type(exc).__name__}: {str(exc)[:200]}")
-                nb = None
-            if nb is not None:
-                try:
-                    nb, notes = sanitize(nb, spec["source_cells"])
-                    rec["notes"] = notes
-                    run = await run_notebook(nb, workdir, home, task, env, started=started)
-                    started = None
-                    rec.update(run)
-                    rec["nb"] = nb
-                except Exception as exc:
-                    rec.update(status="unreadable",
-                               reason=f"{rel} could not be run: {type(exc).__name__}: "
-                                      f"{str(exc)[:200]}")
-        results[name] = rec
+                send_frame(sock, {"op": "notebook_done", "notebook": spec.name,
+                                  "reason": runs[spec.name].reason})
+            except OSError:
+                pass
     if started is not None:
         try:
             await started[0].shutdown_kernel(now=True)
         except Exception:
             pass
+    if sock is not None:
+        try:
+            send_frame(sock, {"op": "bye"})
+            sock.close()
+        except OSError:
+            pass
     import resource
 
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     timings = {"setup_s": t_ready - t_begin, "run_s": time.monotonic() - t_ready,
                "worker_cpu_s": own.ru_utime + own.ru_stime,
                "kernel_cpu_s": kids.ru_utime + kids.ru_stime}
-    json.dump({"notebooks": results, "protections": active, "errors": protections,
-               "timings": timings}, result_fh)
+    result_fh.write(WorkerResult(notebooks=runs, protections=tuple(active), errors=errors,
+                                 timings=timings).to_json())
     result_fh.close()
     return 0
+
+
+def worker(jobdir: str) -> int:
+    """Entry point of the sandbox worker (see module docstring)."""
+    return asyncio.run(_worker(jobdir))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Starting a fresh Python for every submission and importing nbformat, nbclient and
 jupyter_client costs most of a second of CPU, as much as the kernel's own start. The zygote
 imports them once; for each submission it forks a child that enters new mount, network and PID
-namespaces (``unshare(2)``), forks again so the worker is PID 1 of its namespace, and runs
+namespaces (``unshare(2)``), forks again so the worker is PID 1 of its namespace (IPC too: no SysV segment survives), and runs
 :func:`course_lib.autograde.sandbox.worker`. When the worker's parent dies the worker gets
 SIGKILL (``PR_SET_PDEATHSIG``), and with it every process of its namespace.
 
@@ -25,13 +25,12 @@ from pathlib import Path
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWIPC = 0x08000000
 PR_SET_PDEATHSIG = 1
 
 
-def _child(jobdir: str, ns: bool) -> int:
-    """The forked child: returns the worker's exit status."""
-    from . import sandbox
-
+def _child(jobdir: str, ns: bool, role: str) -> int:
+    """The forked child: returns the worker's (or checker's) exit status."""
     os.setsid()
     log = os.open(os.path.join(jobdir, "worker.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                   0o600)
@@ -39,19 +38,26 @@ def _child(jobdir: str, ns: bool) -> int:
     os.dup2(log, 2)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
+    if role == "checker":
+        from . import checker
+
+        return checker.main(jobdir)
+    from . import isolation, sandbox
+
     if not ns:
         return sandbox.worker(jobdir)
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) != 0:
+    if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC) != 0:
         print(f"unshare failed: {os.strerror(ctypes.get_errno())}", file=sys.stderr)
         return 70
     pid = os.fork()
     if pid == 0:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         try:
-            sandbox._mount("none", "/", None, sandbox.MS_REC | sandbox.MS_PRIVATE, None)
+            isolation.mount("none", "/", None, isolation.MS_REC | isolation.MS_PRIVATE, None)
             # a /proc of this PID namespace: the student sees only its own processes
-            sandbox._mount("proc", "/proc", "proc", sandbox.MS_NOSUID | sandbox.MS_NODEV, None)
+            isolation.mount("proc", "/proc", "proc", isolation.MS_NOSUID | isolation.MS_NODEV,
+                            None)
             rc = sandbox.worker(jobdir)
         except BaseException as exc:  # noqa: BLE001 - report, never escape into the zygote
             print(f"worker failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -63,12 +69,17 @@ def _child(jobdir: str, ns: bool) -> int:
     return os.waitstatus_to_exitcode(status) if status else 0
 
 
-def serve() -> int:
-    """The zygote's loop (runs in its own process)."""
-    from . import sandbox  # noqa: F401 - the point: import everything before forking
-    import jupyter_client.manager  # noqa: F401
-    import nbclient  # noqa: F401
-    import nbformat  # noqa: F401
+def serve(role: str = "sandbox", preload: str = "") -> int:
+    """The zygote's loop (runs in its own process); ``role`` is what its children run."""
+    if role == "checker":
+        from . import checker  # the point: import everything before forking
+
+        checker.preload([m for m in preload.split(",") if m])
+    else:
+        from . import sandbox  # noqa: F401
+        import jupyter_client.manager  # noqa: F401
+        import nbclient  # noqa: F401
+        import nbformat  # noqa: F401
 
     children = {}  # pid -> job id
     rfd, wfd = os.pipe()
@@ -118,7 +129,7 @@ def serve() -> int:
                         os.close(rfd)
                         os.close(wfd)
                         try:
-                            rc = _child(jobdir, ns)
+                            rc = _child(jobdir, ns, role)
                         except BaseException:  # noqa: BLE001
                             rc = 72
                         os._exit(rc if isinstance(rc, int) else 0)
@@ -135,8 +146,9 @@ def serve() -> int:
 class Zygote:
     """Parent-side handle: ``run(jobdir, ns, timeout)`` from any thread."""
 
-    def __init__(self, env: dict):
-        self.proc = subprocess.Popen([sys.executable, "-m", "course_lib.autograde.zygote"],
+    def __init__(self, env: dict, role: str = "sandbox", preload: tuple = ()):
+        self.proc = subprocess.Popen([sys.executable, "-m", "course_lib.autograde.zygote", role,
+                                      ",".join(preload)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, start_new_session=True)
         if self.proc.stdout.readline().strip() != b"READY":
@@ -198,4 +210,4 @@ class Zygote:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    sys.exit(serve())
+    sys.exit(serve(*sys.argv[1:3]))

@@ -13,7 +13,7 @@ import torch
 import course_lib.torch_rnn  # noqa: F401  (imported so that the seal covers it)
 
 from .checks import Score
-from .sealing import guard
+from .sealing import guard, is_remote, sandbox_helper
 
 __all__ = ["PAD", "classification_data", "train_classifier", "accuracy",
            "check_classifier_shapes", "check_classifier_masking", "check_classifier_accuracy",
@@ -139,7 +139,10 @@ def check_classifier_accuracy(score: Score, weight: float, cls, seed: int, targe
                 return guard(self.inner, "SeqClassifier.forward")(x, lengths)
 
         wrapped = Sealed()
-        train_classifier(wrapped, seed=seed, steps=steps)
+        if is_remote(model):  # the autograder's checker: the model trains where it lives
+            sandbox_helper(model, "ps4.train_classifier", model, seed=seed, steps=steps)
+        else:
+            train_classifier(wrapped, seed=seed, steps=steps)
         acc = accuracy(wrapped, seed=seed + 777)
         if not acc >= target:
             raise AssertionError(

@@ -22,7 +22,8 @@ import sys
 import types
 from typing import Callable, Dict, List, Tuple
 
-__all__ = ["SealedReferenceError", "sealed", "guard", "reference", "SEALED_MODULES"]
+__all__ = ["SealedReferenceError", "sealed", "guard", "reference", "SEALED_MODULES",
+           "is_remote", "sandbox_helper", "call_many"]
 
 # Imported before sealing so that an ``import`` inside the student's function cannot fetch a
 # fresh, unsealed copy of a reference module.
@@ -196,6 +197,10 @@ def guard(fn: Callable, name: str) -> Callable:
     """
     if not callable(fn):
         raise AssertionError(f"{name}: expected a function, got {type(fn).__name__}")
+    if getattr(type(fn), "__rnn_course_remote__", False) is True:
+        # the autograder's checker: the student's code runs in another process, where the
+        # reference does not even exist, so there is nothing to seal here
+        return fn
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -232,3 +237,25 @@ def reference(qualname: str) -> Callable:
             fn = copy
         _pristine[qualname] = fn
     return _pristine[qualname]
+
+
+def is_remote(obj) -> bool:
+    """Whether ``obj`` is a student's object in the autograder's sandbox (a checker proxy).
+
+    The checks run unchanged in the notebook and in the checker; the one thing they cannot do
+    across processes is train a student's model by autograd, so that step asks the sandbox.
+    """
+    return getattr(type(obj), "__rnn_course_remote__", False) is True
+
+
+def sandbox_helper(remote, helper: str, *args, **kwargs):
+    """Run the course data helper ``helper`` (e.g. ``"ps4.train_classifier"``) in the sandbox
+    where ``remote`` lives, on ``args`` (remote objects travel as handles)."""
+    return remote._channel.call({"helper": helper}, helper, args, kwargs)
+
+
+def call_many(fn, argsets: list) -> list:
+    """``[fn(*a) for a in argsets]``; one round trip when ``fn`` lives in the sandbox."""
+    if is_remote(fn):
+        return fn.map(argsets)
+    return [fn(*a) for a in argsets]
