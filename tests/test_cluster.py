@@ -25,7 +25,7 @@ import pytest
 
 from course_lib.autograde.autograde import probe_namespaces
 from course_lib.autograde.course import Course
-from course_lib.autograde.grading import integrity_check
+from course_lib.autograde.scoring import integrity_check
 
 distributed = pytest.importorskip("distributed")
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]

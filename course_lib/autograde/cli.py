@@ -97,15 +97,14 @@ def cmd_autograde(args) -> int:
     limits = Limits(cell_timeout=cell_timeout,
                     notebook_timeout=args.notebook_timeout or max(600, 5 * cell_timeout),
                     memory_mb=args.memory_mb, nproc=args.nproc)
+    ag = Autograder(course, args.assignment, jobs=args.jobs, limits=limits)
     if args.scheduler:  # one dask task per submission (cluster.py)
-        from .cluster import CLUSTER_FAILURES, Autograder, grade_on_cluster
+        from .cluster import CLUSTER_FAILURES, grade_on_cluster
 
         GRADER_FAILURES = GRADER_FAILURES | CLUSTER_FAILURES
-        ag = Autograder(course, args.assignment, jobs=args.jobs, limits=limits)
         out = grade_on_cluster(ag, args.scheduler, students=args.student, force=args.force,
                                progress=not args.quiet, jobs=args.jobs)
     else:
-        ag = Autograder(course, args.assignment, jobs=args.jobs, limits=limits)
         out = ag.run(students=args.student, force=args.force, progress=not args.quiet)
     rows = [[r.student, _fmt(r.score), _fmt(r.max_score),
              ("skipped: " if r.skipped else "") + r.status,

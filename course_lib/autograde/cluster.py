@@ -9,12 +9,13 @@ JSON to a worker, and records each :class:`SubmissionOutcome` into the gradebook
 one submission per transaction. Workers run the same sandbox as local grading and never see
 the gradebook or any other submission.
 
-Versions: every task carries ``course_fingerprint(task)`` (course_lib's source and the test
-cells). A worker computes its own and refuses a task that differs (:class:`StaleWorkerError`,
-naming the worker); the client also asks every worker up front (``client.run``) and sends no
-task to a stale one. Faults: a task whose worker dies is rescheduled by dask up to
-``ALLOWED_FAILURES`` times, an exception is retried ``RETRIES`` times; then the submission is
-``grader-failed``, nothing is recorded for it, and the next run grades it again.
+Versions: every task carries ``course_version = course_fingerprint(task)`` (course_lib's source
+and the test cells). A worker computes its own and refuses a task that differs
+(:class:`StaleWorkerError`, naming the worker: nothing is recorded); the client also asks every
+worker up front (``client.run``) and sends no task to a stale one. Faults: a task whose worker
+dies is rescheduled by dask up to ``ALLOWED_FAILURES`` times, an exception is retried
+``RETRIES`` times; then the submission is recorded ``grader-failed`` (as the local pool records
+its own failures) and the next run grades it again.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from ._cluster_shim import (Autograder, SubmissionOutcome, SubmissionResult, SubmissionTask,
-                            course_fingerprint, grade_task, protections_available)
+from .autograde import (Autograder, SubmissionResult, course_fingerprint, grade_task,
+                        protections_available)
+from .protocol import CheckerResult, Status, SubmissionOutcome, SubmissionTask, WorkerResult
 
-#: statuses of a submission the cluster could not grade (nothing recorded; the next run retries)
-CLUSTER_FAILURES = {"grader-failed", "stale-worker"}
+#: statuses of a submission the cluster could not grade (the next run grades it again)
+CLUSTER_FAILURES = {Status.GRADER_FAILED.value, "stale-worker"}
 RETRIES = 2
 #: worker deaths a task survives before it is given up (dask's ``allowed-failures``)
 ALLOWED_FAILURES = 2
@@ -113,10 +115,10 @@ def grade_remote(task_json: str, jobs=None) -> str:
     """
     task = SubmissionTask.from_json(task_json)
     mine = course_fingerprint(task)
-    if mine != task.course_fingerprint:
+    if mine != task.course_version:
         raise StaleWorkerError(
             f"worker {_worker_name()} runs another course version: its course_lib and test "
-            f"cells hash to {mine[:12]}, the instructor's to {task.course_fingerprint[:12]}; "
+            f"cells hash to {mine[:12]}, the instructor's to {task.course_version[:12]}; "
             "restart it from the instructor's checkout")
     with _slot(jobs):
         outcome = grade_task(task)
@@ -168,10 +170,10 @@ def _check_workers(client, sample: SubmissionTask) -> tuple:
             rep = exc
         if isinstance(rep, BaseException):
             stale.append(f"worker {addr} could not be checked: {type(rep).__name__}: {rep}")
-        elif rep.fingerprint != sample.course_fingerprint:
+        elif rep.fingerprint != sample.course_version:
             stale.append(f"worker {rep.name} runs another course version "
                          f"({rep.fingerprint[:12]}, the instructor's is "
-                         f"{sample.course_fingerprint[:12]}): no task sent to it; restart it "
+                         f"{sample.course_version[:12]}): no task sent to it; restart it "
                          "from the instructor's checkout")
         else:
             good.append(addr)
@@ -180,15 +182,18 @@ def _check_workers(client, sample: SubmissionTask) -> tuple:
     return good, stale, prot or {}
 
 
-def _failure(task: SubmissionTask, exc: BaseException) -> SubmissionResult:
-    """The summary row of a submission the cluster gave up on (nothing is recorded)."""
+def _failure(task: SubmissionTask, exc: BaseException):
+    """A submission the cluster gave up on: a stale-worker row (nothing recorded), or the
+    SubmissionOutcome of a grader failure (recorded grader-failed, regraded next run)."""
     if isinstance(exc, StaleWorkerError):
         return SubmissionResult(student=task.student, status="stale-worker", reason=str(exc))
     name = type(exc).__name__
     why = (f"its worker died {ALLOWED_FAILURES + 1} times" if name == "KilledWorker"
            else f"failed {RETRIES + 1} times")
-    return SubmissionResult(student=task.student, status="grader-failed",
-                            reason=f"{why} ({name}: {str(exc)[:300]}); the next run grades it")
+    return SubmissionOutcome(
+        student=task.student, assignment=task.assignment, course_version=task.course_version,
+        fingerprint=task.fingerprint, worker=WorkerResult(), checker=CheckerResult(),
+        error=f"{why} on the cluster ({name}: {str(exc)[:300]}); the next run grades it")
 
 
 @contextlib.contextmanager
@@ -208,20 +213,24 @@ def _sigint_deferred():
 
 
 def _record(ag, gb, task, fut, counts: Counter) -> SubmissionResult:
-    """One arrived future into the gradebook (one transaction) or into a failure row."""
-    if fut.status != "finished":
-        exc = fut.exception() if fut.status == "error" else RuntimeError(fut.status)
-        return _failure(task, exc)
-    reply = WorkerReply.from_json(fut.result())
-    counts[reply.worker.split(" ")[0]] += 1
+    """One arrived future into the gradebook (one transaction), or a stale-worker row."""
+    if fut.status == "finished":
+        reply = WorkerReply.from_json(fut.result())
+        counts[reply.worker.split(" ")[0]] += 1
+        outcome = SubmissionOutcome.from_json(reply.outcome)
+    else:
+        outcome = _failure(task, fut.exception() if fut.status == "error"
+                           else RuntimeError(fut.status))
+        if isinstance(outcome, SubmissionResult):
+            return outcome
     try:
         with _sigint_deferred():
-            return ag.record_outcome(gb, SubmissionOutcome.from_json(reply.outcome))
+            return ag.record_outcome(gb, outcome)
     except KeyboardInterrupt:
         raise
-    except Exception as exc:
+    except Exception as exc:  # never lose the run: this submission is regraded next time
         gb.db.rollback()
-        return SubmissionResult(student=task.student, status="grader-failed",
+        return SubmissionResult(student=task.student, status=Status.GRADER_FAILED.value,
                                 reason=f"recording failed: {type(exc).__name__}: {exc}")
 
 
@@ -270,12 +279,12 @@ def grade_on_cluster(ag, scheduler: str, students=None, force: bool = False,
                       "recorded; run the same command again to grade the rest", file=sys.stderr)
                 raise SystemExit(130)
             bar.close()
-            problems = ag.finish(gb)
+            results.sort(key=lambda r: r.student)
+            problems = ag.finish(gb, results)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    results.sort(key=lambda r: r.student)
     return {"results": results, "integrity": problems, "wall_s": time.monotonic() - t0,
             "graded": len(futs), "skipped": n_skipped, "protections": prot or
             protections_available(), "workers": dict(counts), "stale": stale, "where": where}
