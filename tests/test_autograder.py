@@ -37,7 +37,7 @@ _spec = importlib.util.spec_from_file_location("ag_submissions", FIX / "submissi
 subs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(subs)
 
-GRADE_ARGS = ["--jobs", "2", "--timeout", "3", "--notebook-timeout", "10", "--memory-mb",
+GRADE_ARGS = ["--jobs", "2", "--timeout", "3", "--notebook-timeout", "20", "--memory-mb",
               "1024", "--nproc", "32", "--quiet"]
 
 
@@ -130,6 +130,11 @@ def graded(tmp_path_factory):
                 escaped=escaped, alive=alive, roster=roster)
 
 
+def stable(graded: dict, scores: dict) -> dict:
+    """Scores of the students whose score is fixed (not the CPU hog's)."""
+    return {s: v for s, v in scores.items() if graded["expected"].get(s, (0,))[0] is not None}
+
+
 def summary_row(out: str, student: str) -> str:
     rows = [ln for ln in out.splitlines() if ln.split("  ")[0].strip() == student]
     assert len(rows) == 1, f"{student} not once in the summary:\n{out}"
@@ -159,6 +164,8 @@ def test_each_submission_gets_its_score_and_a_reason(graded, student):
         pytest.skip(f"{student}: not safe to run on this machine")
     score, status = graded["expected"][student]
     got = graded["scores1"][student]
+    if score is None:  # the CPU hog: only its neighbours' scores are guaranteed
+        return
     assert total(got) == score, f"{student}: {got}"
     row = summary_row(graded["out1"], student)
     assert status in row, row
@@ -185,7 +192,7 @@ def test_reasons_name_the_failure(graded):
 def test_grading_again_gives_identical_scores_and_a_sound_gradebook(graded):
     assert graded["rc1"] == 0, graded["out1"]
     assert graded["rc2"] == 0, graded["out2"]
-    assert graded["scores1"] == graded["scores2"]
+    assert stable(graded, graded["scores1"]) == stable(graded, graded["scores2"])
     assert set(graded["scores1"]) == set(graded["expected"])
     with graded["course"].gradebook() as gb:
         assert integrity_check(gb, "tiny") == []
@@ -193,12 +200,32 @@ def test_grading_again_gives_identical_scores_and_a_sound_gradebook(graded):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_student_text_cannot_forge_a_summary_row(graded):
+    for out in (graded["out1"], graded["out2"]):
+        assert not [ln for ln in out.splitlines() if ln.startswith("forged-row")], out
+        assert "\x1b" not in out
+        assert "Oops\\nforged-row" in summary_row(out, "forge-row")
+
+
+@pytest.mark.slow
+def test_tags_on_test_cells_and_lone_surrogates_change_nothing(graded):
+    nb = nbformat.read(str(graded["course"].autograded_dir("skip-tag", "tiny") / "tiny.ipynb"), 4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            assert "tags" not in cell.metadata and cell.outputs
+    text = (graded["course"].autograded_dir("surrogate", "tiny") / "tiny.ipynb").read_text(
+        encoding="utf-8")
+    assert "broken \ufffd text" in text
+    assert graded["rc1"] == 0 and graded["rc2"] == 0
+
+
 def test_rerun_without_force_skips_graded(graded):
     rc, out = run_cli("--course-dir", graded["course_dir"], "autograde", "tiny", *GRADE_ARGS)
     assert rc == 0
     assert f"graded 0, skipped {len(graded['expected'])}" in out
     assert "skipped: ok" in summary_row(out, "good")
-    assert scores_of(graded["course"]) == graded["scores1"]
+    assert stable(graded, scores_of(graded["course"])) == stable(graded, graded["scores1"])
 
 
 def _outputs(course: Course, student: str) -> str:
@@ -371,7 +398,7 @@ def test_degrades_gracefully_without_namespaces(graded):
     assert not any(p.startswith(("network-namespace", "hidden:", "private:"))
                    for p in by["good"].protections)
     assert res["integrity"] == []
-    assert scores_of(graded["course"]) == graded["scores1"]
+    assert stable(graded, scores_of(graded["course"])) == stable(graded, graded["scores1"])
 
 
 def _source_cells():

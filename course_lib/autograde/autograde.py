@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -40,7 +41,7 @@ from .sanitize import public_source
 from .scoring import feedback_outputs, grade_notebook, integrity_check, write_grades
 
 __all__ = ["Autograder", "Limits", "SubmissionResult", "grade_task", "course_fingerprint",
-           "GRADER_FAILURES", "probe_namespaces", "protections_available"]
+           "GRADER_FAILURES", "probe_namespaces", "protections_available", "protections_held"]
 
 SIDE_CAR = ".rnn-course.json"
 #: statuses that mean the grader, not the student, failed: never skipped on a rerun
@@ -65,6 +66,7 @@ class SubmissionResult:
     protections: list = field(default_factory=list)
     host: str = ""
     flags: list = field(default_factory=list)  # disagreements, copies of the solutions
+    protection_errors: dict = field(default_factory=dict)  # what failed to apply, and why
 
 
 _PROBE = {}
@@ -132,6 +134,28 @@ def _needed_paths() -> list:
         if p not in out:
             out.append(p)
     return out
+
+
+#: what a sandbox reports, in words (the summary says which held in every graded sandbox)
+HELD = {"allow-list root (chroot)": "allow-list root (reference, checkout, course hidden)",
+        "read-only root": "read-only root", "network-namespace": "no network (loopback only)",
+        "ipc-namespace": "own IPC namespace", "uid": "own unprivileged uid"}
+
+
+def protections_held(results: list) -> tuple:
+    """(protections in force in every sandbox graded now, {protection error: count})."""
+    graded = [r for r in results if not r.skipped and r.protections is not None
+              and r.status not in GRADER_FAILURES]
+    if not graded:
+        return [], {}
+    sets = [{p.split(":")[0] if p.startswith("uid:") else p for p in r.protections}
+            for r in graded]
+    common = set.intersection(*sets)
+    errors = {}
+    for r in graded:
+        for k, v in r.protection_errors.items():
+            errors[f"{k}: {v}"] = errors.get(f"{k}: {v}", 0) + 1
+    return [label for key, label in HELD.items() if key in common], errors
 
 
 def _kill_uid(uid: int) -> None:
@@ -225,8 +249,6 @@ def sandbox_lib_files() -> dict:
 
 def grading_modules(infos) -> tuple:
     """The course_lib.grading modules an assignment's cells import (the checker preloads them)."""
-    import re
-
     found = set()
     for info in infos:
         for c in info.source_cells:
@@ -382,6 +404,20 @@ class Runner:
             shutil.rmtree(jobdir, ignore_errors=True)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(value):
+    """``value`` with every string writable as UTF-8 (a lone surrogate becomes U+FFFD)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
+
+
 def _read_record(cls, jobdir: str, name: str, log: str, rc):
     """The record a process left, or a one-line reason why there is none."""
     try:
@@ -517,6 +553,7 @@ class Autograder:
             return self._record_failure(gb, outcome)
         grades, res = [], SubmissionResult(student=outcome.student, wall_s=outcome.wall_s,
                                            protections=list(outcome.worker.protections),
+                                           protection_errors=dict(outcome.worker.errors),
                                            setup_s=outcome.worker.timings.get("setup_s", 0.0),
                                            host=outcome.host)
         statuses, reasons = [], []
@@ -573,7 +610,7 @@ class Autograder:
             if path.exists():
                 path.unlink()
             return
-        nb = rejoin_lines(nbformat.from_dict(run.nb))
+        nb = rejoin_lines(nbformat.from_dict(_storable(run.nb)))
         by_id = {v.grade_id: v for v in verdicts}
         for cell in nb.cells:
             gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")

@@ -90,7 +90,7 @@ def cmd_collect(args) -> int:
 
 
 def cmd_autograde(args) -> int:
-    from .autograde import GRADER_FAILURES, Autograder, Limits
+    from .autograde import GRADER_FAILURES, Autograder, Limits, protections_held
 
     course = Course(args.course_dir)
     cell_timeout = args.timeout or course.cell_timeout()
@@ -119,6 +119,11 @@ def cmd_autograde(args) -> int:
             print("STALE WORKER: " + m)
     print("protections: " + "; ".join(f"{k}: {'on' if v else 'OFF'}"
                                       for k, v in out["protections"].items()))
+    held, errors = protections_held(out["results"])
+    if out["graded"]:
+        print("held in every sandbox graded now: " + (", ".join(held) or "none"))
+    for err, n in errors.items():
+        print(f"PROTECTION FAILED in {n} sandbox(es): {err}")
     if out["integrity"]:
         print("GRADEBOOK INTEGRITY PROBLEMS:\n  " + "\n  ".join(out["integrity"]))
     failed = [r for r in out["results"] if r.status in GRADER_FAILURES]

@@ -1,12 +1,14 @@
 """The sandbox end of the checker's channel: call one student function, write back the answer.
 
-The sandbox gets this file as ``_rnn_course_channel`` (beside ``_rnn_course_wire``). For each
-call of the checker, the sandbox worker sends the kernel one silent execute request::
+The sandbox gets this file as ``_rnn_course_channel`` (beside ``_rnn_course_wire``). At each
+test cell the sandbox worker sends the kernel one silent execute request::
 
-    __import__("_rnn_course_channel").serve("<base64 request>", "<reply file name>")
+    __import__("_rnn_course_channel").serve_cell("/tmp/sandbox/channel/sock")
 
-which looks the target up in the notebook's namespace (or among the objects that stayed here
-as handles), runs it on the decoded arguments, and writes the encoded answer to the reply file.
+which connects to the worker's socket and answers requests until the worker says ``end``: each
+looks the target up in the notebook's namespace (or among the objects that stayed here as
+handles), runs it on the decoded arguments and sends the encoded answer back. A call that runs
+past its limit is interrupted (SIGINT) and answered as such.
 Everything here runs in the student's process and may be rewritten by the student: that buys
 nothing, since only data comes back and the checker decides what the data is worth.
 
@@ -19,10 +21,10 @@ false, "error": {"type", "message", "traceback"}}``.
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
-import os
+import socket
+import struct
 import sys
 import traceback
 
@@ -114,11 +116,10 @@ def _call(request: dict) -> dict:
             "kwargs_after": enc.encode(kwargs), "rng": enc.encode(_get_rng())}
 
 
-def serve(request_b64: str, reply_name: str) -> None:
-    """Answer one request of the checker (see the module docstring); never raises."""
+def _reply_text(request_bytes: bytes) -> bytes:
+    """The encoded answer to one request; never raises."""
     try:
-        request = json.loads(base64.b64decode(request_b64))
-        reply = _call(request)
+        reply = _call(json.loads(request_bytes))
     except BaseException as exc:  # noqa: BLE001 - the student's code may raise anything
         if isinstance(exc, KeyboardInterrupt):
             message = "interrupted: the call ran past its time limit"
@@ -127,11 +128,43 @@ def serve(request_b64: str, reply_name: str) -> None:
         reply = {"ok": False, "error": {"type": type(exc).__name__, "message": message,
                                         "traceback": _student_traceback(exc)[-6000:]}}
     try:
-        text = json.dumps(reply, allow_nan=False)
+        return json.dumps(reply, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        text = json.dumps({"ok": False, "error": {"type": "WireError", "message": str(exc),
-                                                  "traceback": ""}})
-    tmp = reply_name + ".part"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, reply_name)
+        return json.dumps({"ok": False, "error": {"type": "WireError", "message": str(exc),
+                                                  "traceback": ""}}).encode("utf-8")
+
+
+def _recv(sock) -> bytes:
+    head = _exact(sock, 4)
+    return _exact(sock, struct.unpack(">I", head)[0])
+
+
+def _exact(sock, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise ConnectionError("the worker closed the channel")
+        buf += chunk
+    return bytes(buf)
+
+
+def serve_cell(path: str) -> None:
+    """Answer the checker's requests for one test cell, over the worker's socket at ``path``,
+    until the worker says ``end`` (one silent execute request per test cell, not per call)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    try:
+        while True:
+            try:
+                request = _recv(sock)
+            except KeyboardInterrupt:  # an interrupt that came just after a call returned
+                continue
+            except ConnectionError:
+                return
+            if request == b"end":
+                return
+            answer = _reply_text(request)
+            sock.sendall(struct.pack(">I", len(answer)) + answer)
+    finally:
+        sock.close()

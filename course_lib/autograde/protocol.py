@@ -49,7 +49,8 @@ class _Record:
     """JSON round trip for the dataclasses below (nested records rebuilt from type hints)."""
 
     def to_json(self) -> str:
-        return json.dumps(_to_data(self), ensure_ascii=False)
+        # ASCII-escaped: a lone surrogate a student wrote is valid JSON only so
+        return json.dumps(_to_data(self), ensure_ascii=True)
 
     @classmethod
     def from_json(cls, text):

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import socket
-import stat
+import struct
 import sys
 import time
 
@@ -35,87 +36,111 @@ from .protocol import NotebookRun, SandboxJob, Status, WorkerResult
 _skip_slow_optional_imports()
 
 NOT_RUN = "NotRun"
-CHANNEL_DIR = ".rnn-course-channel"
 
 
 class KernelCalls:
-    """Runs the checker's requests in the student's kernel (one silent execute each)."""
+    """Runs the checker's requests in the student's kernel.
 
-    def __init__(self, km, kc, home: str, uid, max_reply: int):
+    At each test cell one silent execute request starts the kernel's end of the channel
+    (``serve_cell``), which connects to this worker's socket; the cell's calls are then plain
+    frames on that socket, with no IPython machinery per call. A call over its limit is
+    interrupted (SIGINT); a kernel that does not answer even then is marked dead.
+    """
+
+    def __init__(self, km, kc, workroot: str, max_reply: int):
         self.km, self.kc, self.max_reply = km, kc, max_reply
         self.dead = ""  # why the kernel can no longer answer
         self.timed_out = ""  # the last call that ran past its limit (then was interrupted)
-        self.n = 0
-        path = os.path.join(home, CHANNEL_DIR)
-        os.makedirs(path, exist_ok=True)
-        if uid is not None and os.geteuid() == 0:
-            os.chown(path, uid, uid)
-        os.chmod(path, 0o700)
-        self.dir = path
-        # opened before the student's code runs: a later rename or symlink cannot redirect it
-        self.dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        folder = os.path.join(workroot, "channel")  # root's: the student cannot swap it
+        os.makedirs(folder, mode=0o755, exist_ok=True)
+        self.path = os.path.join(folder, "sock")
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        os.chmod(self.path, 0o666)
+        self.listener.listen(1)
+        self.listener.setblocking(False)
+        self.conn, self.msg_id = None, None
+
+    async def begin(self) -> None:
+        """Start the kernel's end of the channel for one test cell."""
+        if self.dead:
+            return
+        loop = asyncio.get_running_loop()
+        self.msg_id = self.kc.execute(
+            f"__import__('_rnn_course_channel').serve_cell({self.path!r})", silent=True,
+            store_history=False, allow_stdin=False, stop_on_error=False)
+        try:
+            self.conn, _ = await asyncio.wait_for(loop.sock_accept(self.listener), 30)
+        except (asyncio.TimeoutError, OSError):
+            self.dead = "the student's kernel did not open the grader's channel"
 
     async def call(self, request_b64: str, timeout: float) -> dict:
         """The reply frame for one request: ``{"op": "reply", "ok", "text" | "error"}``."""
-        if self.dead:
-            return {"op": "reply", "ok": False, "error": self.dead}
-        self.n += 1
-        name = f"reply-{self.n}.json"
-        code = (f"__import__('_rnn_course_channel').serve({request_b64!r}, "
-                f"{os.path.join(self.dir, name)!r})")
-        status = await self._execute(code, max(0.5, timeout))
-        if status != "ok":
-            return {"op": "reply", "ok": False, "error": status}
-        text = self._read_reply(name)
+        if self.dead or self.conn is None:
+            return {"op": "reply", "ok": False, "error": self.dead or "no channel"}
+        data = base64.b64decode(request_b64)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.sock_sendall(self.conn, struct.pack(">I", len(data)) + data)
+            text = await asyncio.wait_for(self._frame(), max(0.5, timeout))
+        except asyncio.TimeoutError:
+            text = await self._interrupted(timeout)
+        except (OSError, ValueError) as exc:
+            self.dead = f"the grader's channel to the kernel broke ({type(exc).__name__})"
+            text = None
         if text is None:
-            return {"op": "reply", "ok": False, "error": "the student's kernel wrote no answer"}
+            return {"op": "reply", "ok": False, "error": self.dead or self.timed_out}
         return {"op": "reply", "ok": True, "text": text}
 
-    async def _execute(self, code: str, timeout: float) -> str:
-        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False,
-                                 stop_on_error=False)
-        for attempt in ("run", "interrupted"):
-            deadline = time.monotonic() + (timeout if attempt == "run" else 5.0)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    reply = await self.kc.get_shell_msg(timeout=left)
-                except Exception:  # queue.Empty on timeout, or a dead channel
-                    if not await self.km.is_alive():
-                        self.dead = "the student's kernel died"
-                        return self.dead
-                    continue
-                if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                    if attempt == "interrupted":
-                        self.timed_out = f"a call ran past its time limit ({timeout:.0f} s)"
-                        return self.timed_out
-                    return "ok"
-            if attempt == "run":
-                await self.km.interrupt_kernel()
-        self.dead = "the student's kernel stopped answering (a call ignored its interrupt)"
-        return self.dead
+    async def _interrupted(self, timeout: float):
+        self.timed_out = f"a call ran past {timeout:.0f} s, its time limit"
+        await self.km.interrupt_kernel()
+        try:  # the interrupted call answers with its KeyboardInterrupt
+            await asyncio.wait_for(self._frame(), 5.0)
+        except (asyncio.TimeoutError, OSError, ValueError):
+            self.dead = "the student's kernel stopped answering (a call ignored its interrupt)"
+        return None
 
-    def _read_reply(self, name: str):
+    async def _frame(self) -> str:
+        loop = asyncio.get_running_loop()
+        head = await self._exact(loop, 4)
+        (n,) = struct.unpack(">I", head)
+        if n > self.max_reply:
+            raise ValueError(f"an answer of {n} bytes is over the {self.max_reply}-byte limit")
+        return (await self._exact(loop, n)).decode("utf-8", "replace")
+
+    async def _exact(self, loop, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = await loop.sock_recv(self.conn, min(n - len(buf), 1 << 20))
+            if not chunk:
+                raise OSError("the kernel closed the channel")
+            buf += chunk
+        return bytes(buf)
+
+    async def end(self) -> None:
+        """Close the kernel's end for this cell and wait for its execute request to finish."""
+        if self.conn is None:
+            return
+        loop = asyncio.get_running_loop()
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self.dir_fd)
+            await loop.sock_sendall(self.conn, struct.pack(">I", 3) + b"end")
         except OSError:
-            return None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_size > self.max_reply:
-                return None
-            with os.fdopen(fd, "rb") as fh:
-                fd = None
-                return fh.read(self.max_reply + 1).decode("utf-8", "replace")
-        finally:
-            if fd is not None:
-                os.close(fd)
+            pass
+        self.conn.close()
+        self.conn = None
+        deadline = time.monotonic() + 10
+        while not self.dead and time.monotonic() < deadline:
             try:
-                os.unlink(name, dir_fd=self.dir_fd)
-            except OSError:
-                pass
+                reply = await self.kc.get_shell_msg(timeout=deadline - time.monotonic())
+            except Exception:
+                break
+            if reply.get("parent_header", {}).get("msg_id") == self.msg_id:
+                return
+        if not self.dead:
+            self.dead = "the student's kernel did not finish the grader's request"
 
 
 async def serve_test_cell(sock, notebook: str, grade_id: str, calls) -> None:
@@ -126,6 +151,8 @@ async def serve_test_cell(sock, notebook: str, grade_id: str, calls) -> None:
     while True:
         msg = await asyncio.to_thread(recv_frame, sock)
         if msg.get("op") == "end_cell":
+            if calls is not None:
+                await calls.end()
             return
         if msg.get("op") != "call":
             raise ChannelClosed("unexpected message from the checker")
@@ -133,6 +160,8 @@ async def serve_test_cell(sock, notebook: str, grade_id: str, calls) -> None:
         if calls is None:
             reply = {"op": "reply", "ok": False, "error": "the student's kernel is not running"}
         else:
+            if calls.conn is None:
+                await calls.begin()
             reply = await calls.call(str(msg.get("request_b64", "")), timeout)
         send_frame(sock, reply)
 
@@ -252,7 +281,8 @@ async def _execute_cells(nb, name, client, run, t0, job, sock, home):
     async with client.async_setup_kernel():
         t_start = time.monotonic()
         run.startup_s = t_start - t0
-        calls = KernelCalls(client.km, client.kc, home, job.uid, limits.max_reply_bytes)
+        calls = KernelCalls(client.km, client.kc, os.path.dirname(home),
+                            limits.max_reply_bytes)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -288,6 +318,19 @@ def _connect(path: str, wait_s: float = 60.0):
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.01)
+
+
+def _blocked(path: str) -> bool:
+    """Whether a folder on the way to ``path`` is closed to other users."""
+    cur = "/"
+    for part in path.strip("/").split("/"):
+        cur = os.path.join(cur, part)
+        try:
+            if not os.stat(cur).st_mode & 0o001:
+                return True
+        except OSError:
+            return False
+    return False
 
 
 def _own_namespaces(job: SandboxJob) -> bool:
@@ -390,6 +433,11 @@ async def _worker(jobdir: str) -> int:
     sock = _connect(job.channel_path)
     errors = {} if sock is not None else {"channel_error": "the checker never listened"}
     active, base = _seal(job, jobdir, errors)
+    if base != "/tmp" and job.uid is not None and any(_blocked(p) for p in job.needed):
+        # without a mount namespace an unprivileged uid could not even start the
+        # interpreter (pyenv under /root): run as the caller rather than not at all, and say so
+        job = dataclasses.replace(job, uid=None, gid=None)
+        errors["uid_error"] = "interpreter not reachable by an unprivileged uid"
     if job.uid is not None and os.geteuid() == 0:
         active.append(f"uid:{job.uid}")
     paths = _lay_out(job, base, sealed=base == "/tmp")

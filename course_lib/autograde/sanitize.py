@@ -78,7 +78,9 @@ def _dedupe(cells: list, by_name: dict, notes: list) -> None:
             continue
         if gid in seen or gid not in by_name:
             cell.metadata.pop("nbgrader", None)
-            notes.append(f"duplicate cell {gid}" if gid in seen else f"unknown cell id {gid}")
+            # the grade id is the student's text: repr() keeps newlines and escapes out of tables
+            notes.append(f"duplicate cell {gid}" if gid in seen
+                         else f"unknown cell id {str(gid)[:40]!r}")
         else:
             seen.add(gid)
 

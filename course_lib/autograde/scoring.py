@@ -44,7 +44,9 @@ def _errors_outside_tests(nb: dict, grade_ids: set) -> list:
             continue
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error" and out.get("ename") != "NotRun":
-                errors.append(f"{out.get('ename')} in cell {gid or index}")
+                # the student names their exceptions: never let that text into a table raw
+                ename = str(out.get("ename"))[:60].encode("unicode_escape").decode("ascii")
+                errors.append(f"{ename} in cell {gid or index}")
                 break
     return errors
 

@@ -154,8 +154,40 @@ MEMORY_BOMB = "def add(a, b):\n    hog = bytearray(64 * 2**30)\n    return a + b
 HUGE_OUTPUT = GOOD_ADD + "\nprint(('x' * 99 + '\\n') * 60000)\nfor i in range(2000):\n    print('y' * 100)"
 
 
+def _tag(gid, tag):
+    def f(nb):
+        _cell(nb, gid).metadata.setdefault("tags", []).append(tag)
+        return nb
+    return f
+
+
+def _markdown(text):
+    def f(nb):
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(source=text))
+        return nb
+    return f
+
+
+# an exception whose name carries a newline and a terminal escape: a forged summary row
+FORGE_ROW = GOOD_ADD + ("\nraise type('Oops\\nforged-row   10  10  ok\\x1b[2K', (Exception,), {})()")
+
+# 60 processes spinning next to everyone else (bounded by RLIMIT_NPROC; they stop after 20 s)
+CPU_HOG = GOOD_ADD + "\n" + "\n".join([
+    "import os, time",
+    "for _ in range(60):",
+    "    try:",
+    "        if os.fork() == 0:",
+    "            end = time.time() + 20",
+    "            while time.time() < end:",
+    "                pass",
+    "            os._exit(0)",
+    "    except OSError:",
+    "        break",
+])
+
+
 def cases(port: int = 9, course_dir: str = "/nonexistent", repo: str = "/nonexistent") -> dict:
-    """student id -> (builder, expected score, expected status prefix)."""
+    """student id -> (builder, expected score (None: any), expected status prefix)."""
     other = f"{course_dir}/submitted/good/tiny/tiny.ipynb"
     return {
         "good": (lambda nb: nb, 3.0, "ok"),
@@ -190,6 +222,15 @@ def cases(port: int = 9, course_dir: str = "/nonexistent", repo: str = "/nonexis
         "empty": ("", 0.0, "unreadable"),
         "missing": (None, 0.0, "missing"),
         "misnamed": ("Tiny (1).ipynb", 3.0, "ok"),
+        # issue 21: tags on a test cell do not survive; lone surrogates are stored safely;
+        # student-controlled text cannot forge a summary row; a CPU hog costs only itself
+        "skip-tag": (_chain(_set("add", BAD_ADD), _tag("test_add", "skip-execution"),
+                            _tag("test_mul", "skip-execution")), 2.0, "tests-failed"),
+        "surrogate": (_markdown("broken \ud800 text"), 3.0, "ok"),
+        "forge-row": (_set("add", FORGE_ROW), 3.0, "ok"),
+        # its own tests may run out of time among its spinners (None: any score); everyone
+        # graded next to it must keep theirs, which their own expected scores check
+        "hog": (_set("add", CPU_HOG), None, ""),
     }
 
 
@@ -208,6 +249,7 @@ def write_submissions(dest: Path, cases_: dict, assignment: str = "tiny") -> dic
             target.write_text(builder)
         else:
             nb = builder(student_view())
-            target.write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
+            # escaped JSON: a lone surrogate (the "surrogate" case) is valid JSON only so
+            target.write_text(json.dumps(nb, ensure_ascii=True), encoding="utf-8")
         expected[student] = (score, status)
     return expected
