@@ -16,6 +16,7 @@ anywhere, :meth:`Autograder.record_outcome` writes it.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -248,11 +249,13 @@ def sandbox_lib_files() -> dict:
     return files
 
 
-def grading_modules(infos) -> tuple:
-    """The course_lib.grading modules an assignment's cells import (the checker preloads them)."""
+def grading_modules(notebooks) -> tuple:
+    """The course_lib.grading modules an assignment's locked cells import (the checker
+    preloads them); ``notebooks`` are NotebookSpec records or course.NotebookInfo."""
     found = set()
-    for info in infos:
-        for c in info.source_cells:
+    for nb in notebooks:
+        for c in nb.source_cells:
+            c = c if isinstance(c, dict) else dataclasses.asdict(c)
             if c["cell_type"] == "code" and c["locked"]:
                 found.update(re.findall(r"from course_lib\.grading import (ps\d)", c["source"]))
     return tuple(f"course_lib.grading.{m}" for m in sorted(found))
@@ -438,7 +441,7 @@ _RUNNER = {}
 def grade_task(task: SubmissionTask) -> SubmissionOutcome:
     """Grade one submission on this machine (the function a cluster worker runs)."""
     if "runner" not in _RUNNER:
-        _RUNNER["runner"] = Runner()
+        _RUNNER["runner"] = Runner(preload=grading_modules(task.notebooks))
     mine = course_fingerprint(task.notebooks)
     if task.course_version and task.course_version != mine:
         return SubmissionOutcome(

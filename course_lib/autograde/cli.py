@@ -3,6 +3,7 @@
     rnn-course release [ASSIGNMENT...]
     rnn-course collect ASSIGNMENT PATH [--roster CSV] [--lms canvas|moodle|folder]
     rnn-course autograde ASSIGNMENT [--jobs N] [--timeout S] [--memory-mb M] [--student ID] [--force]
+                                    [--scheduler tcp://HOST:PORT|local:N]
     rnn-course feedback ASSIGNMENT [--zip]
     rnn-course export --csv FILE [--format nbgrader|canvas|moodle] [--assignment A]
 
@@ -113,7 +114,14 @@ def cmd_autograde(args) -> int:
                     notebook_timeout=args.notebook_timeout or max(600, 5 * cell_timeout),
                     memory_mb=args.memory_mb, nproc=args.nproc)
     ag = Autograder(course, args.assignment, jobs=args.jobs, limits=limits)
-    out = ag.run(students=args.student, force=args.force, progress=not args.quiet)
+    if args.scheduler:  # one dask task per submission (cluster.py)
+        from .cluster import CLUSTER_FAILURES, grade_on_cluster
+
+        GRADER_FAILURES = GRADER_FAILURES | CLUSTER_FAILURES
+        out = grade_on_cluster(ag, args.scheduler, students=args.student, force=args.force,
+                               progress=not args.quiet, jobs=args.jobs)
+    else:
+        out = ag.run(students=args.student, force=args.force, progress=not args.quiet)
     # student ids, exception names and grade ids are the students' text: escaped, one line
     rows = [[printable(r.student, 80), _fmt(r.score), _fmt(r.max_score),
              ("skipped: " if r.skipped else "") + r.status,
@@ -122,7 +130,11 @@ def cmd_autograde(args) -> int:
             for r in out["results"]]
     table(rows, ["student", "score", "max", "status", "reason"])
     print(f"graded {out['graded']}, skipped {out['skipped']} (already graded; --force to "
-          f"regrade) in {out['wall_s']:.1f} s with {ag.jobs} jobs")
+          f"regrade) in {out['wall_s']:.1f} s with {out.get('where', f'{ag.jobs} jobs')}")
+    if out.get("workers") or out.get("stale"):
+        table(sorted(out["workers"].items()), ["worker", "submissions"])
+        for m in out["stale"]:
+            print("STALE WORKER: " + m)
     print("protections: " + "; ".join(f"{k}: {'on' if v else 'OFF'}"
                                       for k, v in out["protections"].items()))
     held, errors = protections_held(out["results"])
@@ -133,7 +145,8 @@ def cmd_autograde(args) -> int:
     if out["integrity"]:
         print("GRADEBOOK INTEGRITY PROBLEMS:\n  " + "\n  ".join(out["integrity"]))
     failed = [r for r in out["results"] if r.status in GRADER_FAILURES]
-    return 0 if not failed and not out["integrity"] and out["results"] else 1
+    return 0 if not failed and not out["integrity"] and out["results"] \
+        and not out.get("stale") else 1
 
 
 def cmd_feedback(args) -> int:
@@ -199,7 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("autograde", help="grade submissions in parallel sandboxes")
     a.add_argument("assignment", metavar="ASSIGNMENT")
-    a.add_argument("--jobs", type=int, default=None, help="parallel jobs (default: cores)")
+    a.add_argument("--jobs", type=int, default=None,
+                   help="parallel jobs (default: cores); with --scheduler: per worker")
+    a.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT|local:N",
+                   help="grade on a dask.distributed cluster (see autograder/README.md)")
     a.add_argument("--timeout", type=int, default=None, help="seconds per cell")
     a.add_argument("--notebook-timeout", type=int, default=None, help="seconds per notebook")
     a.add_argument("--memory-mb", type=int, default=2048, help="memory limit per submission")

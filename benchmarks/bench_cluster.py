@@ -1,0 +1,187 @@
+"""Grading on a dask cluster: ``--scheduler local:2`` vs the local pool with ``--jobs 2``.
+
+n generated submissions of the tiny fixture assignment (tests/autograder_fixtures; correct,
+buggy and broken mixed, no infinite loops so that waiting on time limits does not hide the
+overhead) are collected once, graded by the local pool (``Autograder.run``, jobs=2), then
+regraded (``force``) on a LocalCluster of 2 worker processes x 1 thread
+(``cluster.grade_on_cluster``): both hold 2 submissions at once. The cluster's start is timed
+apart from its grading. Every gradebook write is timed (one writer, SQLite).
+
+Prints submissions/min of both, their ratio, the cluster's overhead per submission (the slot
+time per submission, wall x slots / n, of the cluster minus that of the pool; target
+<= 0.3 s), the per-task cost of dask alone (no-op tasks with the same payload), and a paper
+projection for 10,000 submissions on 8 workers x 16 cores from those figures.
+
+    PATH=.venv/bin:$PATH .venv/bin/python benchmarks/bench_cluster.py [--n 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIX = REPO / "tests" / "autograder_fixtures"
+SLOTS = 2
+
+
+def load_fixtures():
+    spec = importlib.util.spec_from_file_location("ag_submissions", FIX / "submissions.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def mix(subs, n: int) -> dict:
+    """n submissions: about half correct, a quarter buggy, the rest broken or misbehaving."""
+    base = subs.cases()
+    kinds = (["good"] * 8 + ["bug"] * 4 + ["hidden-fail", "syntax", "sysexit", "osexit",
+             "edited", "retyped", "zoë-ünïcode", "corrupt"])
+    return {f"s{i:03d}-{kinds[i % len(kinds)]}": base[kinds[i % len(kinds)]] for i in range(n)}
+
+
+def make_course(tmp: Path, n: int):
+    from course_lib.autograde.course import Course
+
+    subs = load_fixtures()
+    shutil.copytree(FIX / "course", tmp / "course")
+    subs.write_submissions(tmp / "incoming", mix(subs, n))
+    subprocess.run([sys.executable, "-m", "course_lib.autograde", "--course-dir",
+                    str(tmp / "course"), "collect", "tiny", str(tmp / "incoming")],
+                   check=True, capture_output=True)
+    return Course(tmp / "course")
+
+
+def timed_records(ag) -> list:
+    """Wrap ag.record_outcome so that every gradebook write is timed, in order."""
+    times, inner = [], ag.record_outcome
+
+    def record_outcome(gb, outcome):
+        t = time.perf_counter()
+        try:
+            return inner(gb, outcome)
+        finally:
+            times.append(time.perf_counter() - t)
+    ag.record_outcome = record_outcome
+    return times
+
+
+def _echo(task_json: str) -> str:
+    return task_json[:20000]  # about an outcome's size (the executed notebook)
+
+
+def dask_round_trip(payload: str, n: int) -> tuple:
+    """(wall seconds, CPU seconds of this process) per no-op task carrying ``payload``.
+
+    LocalCluster runs its scheduler in this process, so the CPU time is the scheduler's and the
+    client's together: an upper bound of the scheduler's own cost per task.
+    """
+    from distributed import Client, LocalCluster, as_completed
+
+    with LocalCluster(n_workers=SLOTS, threads_per_worker=1, dashboard_address=None,
+                      host="127.0.0.1") as cluster, Client(cluster) as client:
+        client.submit(_echo, "warm-up", pure=False).result()
+        t, cpu = time.perf_counter(), time.process_time()
+        for _ in as_completed([client.submit(_echo, payload, pure=False) for _ in range(n)]):
+            pass
+        return (time.perf_counter() - t) / n, (time.process_time() - cpu) / n
+
+
+def run(n: int) -> dict:
+    from course_lib.autograde.autograde import Limits
+    from course_lib.autograde.cluster import Autograder, grade_on_cluster
+
+    limits = Limits(cell_timeout=5, notebook_timeout=30, memory_mb=1024, nproc=32)
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+        course = make_course(Path(tmp), n)
+        pool = Autograder(course, "tiny", jobs=SLOTS, limits=limits).run(progress=False)
+        ag = Autograder(course, "tiny", jobs=SLOTS, limits=limits)
+        writes = timed_records(ag)
+        t = time.perf_counter()
+        dask = grade_on_cluster(ag, f"local:{SLOTS}", force=True, progress=False, jobs=1)
+        start_s = time.perf_counter() - t - dask["wall_s"]
+        same = [(r.student, r.score) for r in pool["results"]] == \
+            [(r.student, r.score) for r in dask["results"]]
+        payload = ag.prepare(force=True)[0][0].to_json()
+    return {"n": n, "pool_s": pool["wall_s"], "dask_s": dask["wall_s"], "start_s": start_s,
+            "writes": writes, "same": same, "integrity": pool["integrity"] + dask["integrity"],
+            "workers": dask["workers"], "task_bytes": len(payload),
+            "dask_task": dask_round_trip(payload, n)}
+
+
+def write_fit(writes: list) -> tuple:
+    """(median write, seconds more per write for every submission already in the gradebook),
+    a least-squares line through the writes after the first (which opens the database)."""
+    w = writes[1:]
+    slope = statistics.linear_regression(range(len(w)), w).slope if len(w) > 2 else 0.0
+    return statistics.median(w), max(0.0, slope)
+
+
+def projection(m: dict, subs: int = 10_000, slots: int = 8 * 16) -> list:
+    """Lines of the paper projection for ``subs`` submissions on ``slots`` grading slots."""
+    per = m["dask_s"] * SLOTS / m["n"]  # slot-seconds per submission on the cluster
+    med, slope = write_fit(m["writes"])
+    w_end = med + slope * (subs - len(m["writes"]) / 2)  # one write at `subs` submissions
+    rate = slots / per  # submissions/s the cluster produces
+    busy = rate * w_end
+    wall_t, cpu_t = m["dask_task"]
+    return [
+        f"per submission (measured on the cluster, slot-seconds): {per:.2f} s; one gradebook "
+        f"write: median {med * 1e3:.0f} ms, growing {slope * 1e6:.1f} us per row already there",
+        f"{subs} submissions on {slots} slots: {subs * per / slots / 60:.1f} min of grading "
+        f"(if a 16-core worker grades 16 at the speed of one slot here), "
+        f"{subs * w_end / 60:.1f} min of gradebook writes: wall ~"
+        f"{max(subs * per / slots, subs * w_end) / 60:.1f} min + the workers' start",
+        f"scheduler: {rate:.1f} tasks/s x {cpu_t * 1e3:.1f} ms CPU per task (client + "
+        f"scheduler, measured; {wall_t * 1e3:.1f} ms wall) = {rate * cpu_t:.1%} of one core",
+        f"gradebook: {rate:.1f} writes/s needed; one write at {subs} submissions: "
+        f"{w_end * 1e3:.0f} ms -> the single writer is busy {busy:.0%} of the time: "
+        + ("one SQLite writer is enough" if busy < 0.5 else "the writer limits the run"),
+        f"the single writer saturates at ~{per / w_end:.0f} slots ({per / med:.0f} on today's "
+        "write time); past half of that, several writers are needed: nbgrader's gradebook on "
+        "PostgreSQL (db_url), which SQLite's one-writer lock does not allow; "
+        + (f"on {slots} slots that point comes at ~{subs_at(med, slope, per, slots):,} "
+           "submissions in one gradebook" if slope > 0 else
+           "the write time did not grow with the gradebook in this run"),
+    ]
+
+
+def subs_at(med: float, slope: float, per: float, slots: int) -> int:
+    """Gradebook rows at which one write takes half of the time between arriving results."""
+    budget = 0.5 * per / slots
+    return 10**9 if slope <= 0 else max(0, int((budget - med) / slope))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=200, help="submissions (default 200)")
+    args = ap.parse_args(argv)
+    if args.n < 10:
+        raise SystemExit("--n: expected at least 10 submissions")
+    m = run(args.n)
+    rp, rd = 60 * m["n"] / m["pool_s"], 60 * m["n"] / m["dask_s"]
+    over = (m["dask_s"] - m["pool_s"]) * SLOTS / m["n"]
+    print(f"{m['n']} submissions, {SLOTS} at once; same scores: {m['same']}; "
+          f"gradebook sound: {not m['integrity']}; per worker: {m['workers']}\n")
+    print("| grader | wall (s) | submissions/min |\n| --- | --- | --- |")
+    print(f"| local pool, --jobs {SLOTS} | {m['pool_s']:.1f} | {rp:.1f} |")
+    print(f"| dask local:{SLOTS} x 1 thread | {m['dask_s']:.1f} | {rd:.1f} |\n")
+    print(f"ratio cluster/pool (submissions/min): {rd / rp:.2f}")
+    print(f"cluster overhead per submission: {over:+.3f} s (target <= 0.3 s)")
+    print(f"dask alone: {m['dask_task'][0] * 1e3:.1f} ms wall, {m['dask_task'][1] * 1e3:.1f} ms "
+          f"client+scheduler CPU per no-op task with the "
+          f"{m['task_bytes']}-byte task; LocalCluster start {m['start_s']:.1f} s (not counted)")
+    print("\nprojection, 10,000 submissions on 8 workers x 16 cores:")
+    print("\n".join("- " + line for line in projection(m)))
+    return 0 if m["same"] and not m["integrity"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
