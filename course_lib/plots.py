@@ -75,9 +75,10 @@ def use_style(check_text: bool = True) -> None:
 
 
 #: Width in CSS pixels of a page's content column in the built book at a 1280 px wide window
-#: (sphinx-book-theme, both sidebars shown), measured in Chromium; a wider figure is scaled
+#: (sphinx-book-theme, both sidebars shown; images are shown at most 688 px wide there),
+#: measured in Chromium; a wider figure is scaled
 #: down to it, so its text shrinks by the same factor.
-PAGE_CONTENT_PX = 700
+PAGE_CONTENT_PX = 688
 
 #: Smallest text height (font size in CSS px) a figure may show on the page.
 MIN_TEXT_PX = 8.0
