@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.grading.release import ASSIGNMENTS, generate_release, nbgrader_command, nbgrader_env
+from course_lib.autograde.release import ASSIGNMENTS, generate_release, nbgrader_command, nbgrader_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from exercise_bugs import BUGS, CHEATS  # noqa: E402
@@ -252,7 +252,7 @@ def test_exercises_match_a_fresh_release(tmp_path):
         strip = lambda nb: [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nb.cells]  # noqa: E731
         assert strip(committed) == strip(fresh), (
             f"exercises/{a} drifted from solutions/{a}: run `rnn-course release` "
-            f"(or python -m course_lib.grading.release)")
+            f"(or python -m course_lib.autograde.release)")
         assert sorted(p.name for p in (ROOT / "exercises" / a).iterdir()) == sorted(
             p.name for p in (repo / "exercises" / a).iterdir())
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .course import Course
+from .release import ASSIGNMENTS
 from .protocol import (CheckerJob, CheckerResult, Limits, NotebookRun, NotebookSpec,
                        SandboxJob, SourceCell, Status, SubmissionOutcome, SubmissionTask,
                        SubmittedFile, WorkerResult)
@@ -191,7 +192,8 @@ def _kill_uid(uid: int) -> None:
 #: helpers: no reference code); everything else of course_lib is absent from the sandbox
 SANDBOX_EXPORTS = {"ps1": ("WORDS", "tokens"), "ps4": ("PAD", "classification_data",
                                                       "train_classifier")}
-ASSIGNMENT_MODULES = ("ps1", "ps2", "ps3", "ps4", "ps5")
+#: course_lib.grading's module of each assignment (ps2-rnn-forward -> ps2)
+ASSIGNMENT_MODULES = tuple(a.split("-")[0] for a in ASSIGNMENTS)
 
 _STUB_GRADING = '''"""The sandbox's stand-in for course_lib.grading: the tests run in the grader's checker."""
 

@@ -44,9 +44,9 @@ def _fmt(x: float) -> str:
 
 def cmd_release(args) -> int:
     try:
-        from course_lib.grading.release import generate_release
+        from course_lib.autograde.release import generate_release
     except ImportError as exc:
-        print(f"rnn-course release: course_lib.grading.release is not available ({exc})",
+        print(f"rnn-course release: course_lib.autograde.release is not available ({exc})",
               file=sys.stderr)
         return 2
     from tqdm.auto import tqdm

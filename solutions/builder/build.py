@@ -3,7 +3,7 @@
 The notebooks are the source of truth nbgrader uses; this script is how they are edited:
 change solutions/builder/psN.py, run ``python solutions/builder/build.py [psN ...]``, then
 regenerate the student release with ``rnn-course release`` (or
-``python -m course_lib.grading.release``) and commit both.
+``python -m course_lib.autograde.release``) and commit both.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Runs the real ``nbgrader generate_assignment`` in a throw-away course directory (solutions/<a>/
 copied to source/<a>/), then replaces exercises/<a>/ with release/<a>/. The autograder's
-``rnn-course release`` calls :func:`generate_release`; ``python -m course_lib.grading.release
+``rnn-course release`` calls :func:`generate_release`; ``python -m course_lib.autograde.release
 [ASSIGNMENT ...]`` does the same from a shell.
 """
 
