@@ -53,11 +53,13 @@ sys.stderr = open('/dev/null', 'w')
 
 BUILTINS_AND_NUMPY = """
 import builtins, numpy as _np
-builtins.isinstance = lambda *a: True
+# (patching isinstance itself only hangs the student's own kernel: ipykernel needs it)
+builtins.AssertionError = type('AssertionError', (Exception,), {})
+builtins.abs = lambda x: 0
 _np.allclose = lambda *a, **k: True
 _np.isclose = lambda *a, **k: _np.True_
 _np.testing.assert_allclose = lambda *a, **k: None
-builtins.AssertionError = type('AssertionError', (Exception,), {})
+_np.isfinite = lambda x: _np.True_
 """
 
 ALWAYS_EQUAL = """
@@ -83,8 +85,9 @@ _ip.events.register('post_run_cell', lambda *a: [_ns.__setitem__(n, _fake) for n
 PRIVATE_REFERENCE = """
 import importlib.util, importlib.machinery, sys, types, glob
 _ref = {}
-for _path in glob.glob('__REPO__/course_lib/**/*.py', recursive=True) + \\
-        glob.glob('/**/course_lib/numpy_rnn/*.py', recursive=True)[:40]:
+_roots = ['__REPO__', '/work', '/root', '/opt', '/tmp', sys.prefix, sys.base_prefix]
+_paths = [p for r in _roots for p in glob.glob(r + '/**/course_lib/**/*.py', recursive=True)]
+for _path in _paths[:200]:
     try:
         _pkg = types.ModuleType('mycopy'); _pkg.__path__ = [_path.rsplit('/', 2)[0]]
         sys.modules['mycopy'] = _pkg
@@ -112,7 +115,10 @@ get_ipython().events.register('post_run_cell', lambda *a: [
 READ_HIDDEN = """
 import glob, json, os
 _found = []
-for _pat in ('*.ipynb', '/**/*.ipynb', '/**/gradebook.db', '/**/solutions/**'):
+_pats = ['*.ipynb'] + [r + tail for r in ('/tmp', '/work', '/root', '/opt', '/home', '/srv',
+                                          '/var', '__REPO__')
+                      for tail in ('/**/*.ipynb', '/**/gradebook.db', '/**/solutions/**')]
+for _pat in _pats:
     for _p in glob.glob(_pat, recursive=True)[:200]:
         try:
             _t = open(_p, encoding='utf-8', errors='replace').read()

@@ -86,8 +86,9 @@ def tampered(tmp_path_factory):
                 dest.write_text(text)
     outs, rcs = {}, {}
     for a in H.ASSIGNMENTS:
+        # attacks that hang their own kernel cost at most these limits
         rcs[a], outs[a] = H.run_cli("--course-dir", course, "autograde", a, "--jobs", "2",
-                                    "--quiet")
+                                    "--timeout", "60", "--notebook-timeout", "240", "--quiet")
     scores = {a: H.scores(course, a) for a in H.ASSIGNMENTS}
     return dict(course=course, students=students, outs=outs, rcs=rcs, scores=scores)
 
