@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._checks import check_float, check_float_array, check_int_array, check_shape
+from ..validate import check_array, check_float, check_number, check_float_array, check_int_array, check_shape
 
 __all__ = [
     "sigmoid",
@@ -203,12 +203,17 @@ def softmax_cross_entropy(
     check_shape("targets", targets, lead_dims, lead)
     dtype = logits.dtype
     if mask is None:
+        if logits.size == 0:
+            raise ValueError(f"logits: expected at least one position to average over, got "
+                             f"shape {logits.shape}")
         m = np.ones(lead, dtype=dtype)
     else:
-        if not isinstance(mask, np.ndarray):
-            raise ValueError(f"mask: expected a numpy array of shape {lead}, got {type(mask).__name__}")
+        check_array("mask", mask, f"a numpy array of shape {lead}")
         check_shape("mask", mask, lead_dims, lead)
         m = mask.astype(dtype, copy=False)
+        if m.size and not m.min() >= 0:   # also catches NaN
+            raise ValueError(f"mask: expected weights >= 0 (1 counts a position, 0 ignores "
+                             f"it), got a minimum of {m.min()}")
     count = m.sum()
     if not count > 0:
         raise ValueError("mask: selects no position (its sum is 0), the mean loss is undefined")
@@ -266,9 +271,7 @@ def clip_grad_norm(grads: GradCollection, max_norm: float) -> float:
     for name, g in items:
         check_float(str(name), g)
         arrays.append(g)
-    max_norm = float(max_norm)
-    if not max_norm > 0:
-        raise ValueError(f"max_norm: expected a positive number, got {max_norm}")
+    max_norm = check_number(max_norm, "max_norm", 0, strict=True)
     # accumulate in float64: a float32 sum of squares of many large gradients could overflow
     total = float(np.sqrt(sum(float(np.dot(g.ravel().astype(np.float64, copy=False),
                                              g.ravel().astype(np.float64, copy=False))) for g in arrays)))

@@ -533,7 +533,7 @@ class _GRUFused(torch.autograd.Function):
 # Modules
 # ---------------------------------------------------------------------------------------------
 
-class _RNNBase(nn.Module):
+class RNNBase(nn.Module):
     """Parameters, checks and the layer/direction loop shared by RNN, LSTM and GRU."""
 
     _gates = 1
@@ -755,7 +755,7 @@ class _RNNBase(nn.Module):
         return output, h_n[0]
 
 
-class RNN(_RNNBase):
+class RNN(RNNBase):
     """Multi-layer Elman RNN, a drop-in for :class:`torch.nn.RNN`.
 
     Each layer computes ``h[t] = tanh(x[t] @ Wx + h[t-1] @ Wh + b)`` (or relu), with
@@ -800,7 +800,7 @@ class RNN(_RNNBase):
                          device=device, dtype=dtype, backend=backend)
 
 
-class LSTM(_RNNBase):
+class LSTM(RNNBase):
     """Multi-layer LSTM, a drop-in for :class:`torch.nn.LSTM` (without ``proj_size``).
 
     Each layer computes, gates stacked i, f, g, o:
@@ -834,7 +834,7 @@ class LSTM(_RNNBase):
                          dropout, bidirectional, device=device, dtype=dtype, backend=backend)
 
 
-class GRU(_RNNBase):
+class GRU(RNNBase):
     """Multi-layer GRU with torch.nn.GRU's exact equations, a drop-in for :class:`torch.nn.GRU`.
 
     Each layer computes, gates stacked r, z, n:
