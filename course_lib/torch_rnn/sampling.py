@@ -59,7 +59,7 @@ def sample(model: nn.Module, vocab, prefix: Union[str, Sequence[str]], n: int,
         level when ``prefix`` is a str, else the token list.
     """
     check_int(n, "n", 0)
-    check_number(temperature, "temperature (0 = greedy)", 0)
+    check_number(temperature, "temperature", 0)  # 0 = greedy
     check_int(top_k, "top_k", optional=True)
     if not hasattr(vocab, "encode") or not hasattr(vocab, "itos"):
         raise ValueError(f"vocab: expected a course_lib.data.Vocabulary, got {type(vocab).__name__}")
