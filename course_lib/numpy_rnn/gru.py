@@ -64,6 +64,8 @@ def gru_step_forward(x, h_prev, Wx, Wh, bx, bh) -> Tuple[np.ndarray, dict]:
         r = \sigma(a_{x,r} + a_{h,r}),\ z = \sigma(a_{x,z} + a_{h,z}),\
         n = \tanh(a_{x,n} + r \odot a_{h,n}),\ h[t] = (1 - z) \odot n + z \odot h[t-1]
 
+    Book: eq. :eq:`ch5-gru`.
+
     Parameters
     ----------
     x : np.ndarray, (N, D)
@@ -110,6 +112,8 @@ def gru_step_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     then :math:`da_x = [da_r, da_z, da_n]` and :math:`da_h = [da_r, da_z, da_{h,n}]`:
     :math:`dx = da_x W_x^T`, :math:`dh[t-1] \mathrel{+}= da_h W_h^T`, :math:`dW_x = x^T da_x`,
     :math:`dW_h = h[t-1]^T da_h`, :math:`db_x = \sum_n da_x`, :math:`db_h = \sum_n da_h`.
+
+    Book: eq. :eq:`ch5-gru`.
 
     Parameters
     ----------
@@ -164,6 +168,8 @@ def gru_forward(x, h0, Wx, Wh, bx, bh) -> Tuple[np.ndarray, dict]:
     :func:`~course_lib.numpy_rnn.lstm_forward`: all input projections
     :math:`x[t] W_x + b_x` in one (T*N, D) @ (D, 3H) product before the loop, buffers allocated
     once, gates computed in place on the (N, 3H) slab of each step.
+
+    Book: eq. :eq:`ch5-gru`.
 
     Parameters
     ----------
@@ -237,6 +243,8 @@ def gru_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     As in :func:`~course_lib.numpy_rnn.lstm_backward`, the factors known from the forward
     (e.g. :math:`(1-z)(1-n^2)`) are computed for all steps before the loop, in the output
     buffer, and the sums over t are single matrix products after it.
+
+    Book: eq. :eq:`ch5-gru`.
 
     Parameters
     ----------

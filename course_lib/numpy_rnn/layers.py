@@ -56,6 +56,8 @@ def embedding_forward(idx: np.ndarray, W: np.ndarray) -> Tuple[np.ndarray, dict]
     Equivalent to multiplying a one-hot row vector by ``W``: :math:`x[t] = \mathrm{onehot}(w_t) W`,
     without building the one-hot matrix.
 
+    Book: eq. :eq:`ch1-embedding`.
+
     Parameters
     ----------
     idx : np.ndarray of int, any shape (...), typically (T, N)
@@ -108,6 +110,8 @@ def affine_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> Tuple[np.ndar
     r"""Affine map of every position: ``out = x @ W + b``.
 
     In a language model :math:`s[t] = h[t] W + b` gives the scores over the vocabulary.
+
+    Book: eq. :eq:`ch2-rnn-out` (the read-out z[t] = h[t] W_hy + b_y).
 
     Parameters
     ----------
@@ -177,6 +181,8 @@ def softmax_cross_entropy(
     and :math:`\partial L / \partial s = m\,(p - \mathrm{onehot}(y)) / \sum m`.
     Numerically stable: the row maximum is subtracted before ``exp`` and the log-probability is
     computed as :math:`s_y - \max s - \log \sum e^{s - \max s}`, so no ``log(0)``.
+
+    Book: eq. :eq:`ch3-loss` and :eq:`ch3-dz`.
 
     Parameters
     ----------
@@ -248,6 +254,8 @@ def clip_grad_norm(grads: GradCollection, max_norm: float) -> float:
 
     Same rule as ``torch.nn.utils.clip_grad_norm_``: one factor for all arrays, so the update
     keeps its direction and only its length is capped (the cure for exploding gradients).
+
+    Book: eq. :eq:`ch3v-clip-norm`.
 
     Parameters
     ----------

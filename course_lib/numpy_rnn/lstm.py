@@ -52,6 +52,8 @@ def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b) -> Tuple[np.ndarray, np.ndar
         i, f, o = \sigma(a_i), \sigma(a_f), \sigma(a_o),\ g = \tanh(a_g),\ \
         c[t] = f \odot c[t-1] + i \odot g,\ h[t] = o \odot \tanh(c[t])
 
+    Book: eq. :eq:`ch5-preact` to :eq:`ch5-output`.
+
     Parameters
     ----------
     x : np.ndarray, (N, D)
@@ -107,6 +109,9 @@ def lstm_step_backward(dh, dc, cache) -> Tuple[np.ndarray, ...]:
     then with :math:`da = [da_i, da_f, da_g, da_o]` (N, 4H): :math:`dx = da\,W_x^T`,
     :math:`dh[t-1] = da\,W_h^T`, :math:`dW_x = x^T da`, :math:`dW_h = h[t-1]^T da`,
     :math:`db = \sum_n da`.
+
+    Book: the forward is eq. :eq:`ch5-preact` to :eq:`ch5-output`; the direct cell path is
+    eq. :eq:`ch5-cell-grad`.
 
     Parameters
     ----------
@@ -190,6 +195,8 @@ def lstm_forward(x, h0, c0, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
       the columns of Wx, Wh and b (exact: a power of two), the 1/2 outside is one multiply-add.
     - Every array is allocated once before the loop; the loop writes into it with ``out=``.
       At small sizes allocating inside the loop costs more than the arithmetic.
+
+    Book: eq. :eq:`ch5-preact` to :eq:`ch5-output`.
 
     Parameters
     ----------
@@ -280,6 +287,8 @@ def lstm_backward(dh, cache, dc: Optional[np.ndarray] = None) -> Tuple[np.ndarra
       and the sum over t happens inside the product.
     - :math:`W_h^T` is copied once to a contiguous array: BLAS is faster on it than on the
       transposed view, and it is used T times.
+
+    Book: eq. :eq:`ch5-cell-grad` (the carried dc), :ref:`ch5-lstm`.
 
     Parameters
     ----------

@@ -42,6 +42,8 @@ def _check_weights(x, Wx, Wh, b, D):
 def rnn_step_forward(x, h_prev, Wx, Wh, b, activation: str = "tanh") -> Tuple[np.ndarray, dict]:
     r"""One step of the RNN: :math:`h[t] = \tanh(x[t] W_x + h[t-1] W_h + b)`.
 
+    Book: eq. :eq:`ch2-rnn-step`.
+
     Parameters
     ----------
     x : np.ndarray, (N, D)
@@ -88,6 +90,8 @@ def rnn_step_backward(dh, cache) -> Tuple[np.ndarray, ...]:
         dW_x = x^T da, \quad dW_h = h[t-1]^T da, \quad db = \textstyle\sum_n da
 
     with :math:`f'(a) = 1 - h^2` for tanh and :math:`[a > 0]` for relu.
+
+    Book: eq. :eq:`ch3-da` and :eq:`ch3-dW` for one step.
 
     Parameters
     ----------
@@ -137,6 +141,8 @@ def rnn_forward(x, h0, Wx, Wh, b, activation: str = "tanh") -> Tuple[np.ndarray,
     projections :math:`x[t] W_x` do not depend on the recurrence, so all T of them are one
     matrix product ``x.reshape(T*N, D) @ Wx`` (one big BLAS call instead of T small ones),
     written straight into the output buffer, which the loop then completes in place.
+
+    Book: eq. :eq:`ch2-recurrence`, :eq:`ch2-rnn-step`.
 
     Parameters
     ----------
@@ -200,6 +206,8 @@ def rnn_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     Only :math:`g[t]` needs the sequential loop. The sums over t are done after it as single
     matrix products over the stacked (T*N, .) arrays: one large BLAS call is much faster than
     T small ones, and the sum over t happens inside the product.
+
+    Book: eq. :eq:`ch3-dh`, :eq:`ch3-da`, :eq:`ch3-dW` (derived in :ref:`ch3-bptt`).
 
     Parameters
     ----------

@@ -203,6 +203,8 @@ def multilayer_forward(x, h0, params, cell="lstm", num_layers=None, bidirectiona
     ``h_n[k] = h[T-1]`` for the forward direction and ``h[0]`` of the output for
     the reverse one (as in torch).
 
+    Book: eq. :eq:`ch2-stacked` (stacking), :eq:`ch4-birnn` (bidirectional).
+
     Parameters
     ----------
     x : ndarray, (T, N, D)

@@ -9,9 +9,10 @@ Drop-ins for torch.nn (same arguments, parameter names, shapes and return values
   (:func:`set_backend`);
 - devices: :func:`default_device` (cuda, then mps, then cpu), :func:`resolve_device`,
   :func:`synchronize`;
-- models (:mod:`.lm`, :mod:`.patterns`, :mod:`.masked`, also re-exported by :mod:`.models`),
-  decoding (:mod:`.decoding`, :func:`sample`) and training (:mod:`.training`:
-  :class:`TrainConfig`, :func:`train_lm`, :func:`evaluate`, checkpoints).
+- models (modules ``lm``, ``patterns``, ``masked``, all re-exported by ``models``), decoding
+  (``decoding``, :func:`sample`) and training (``training``: :class:`TrainConfig`,
+  :func:`train_lm`, :func:`train_epoch`, :func:`resume_training`, :func:`evaluate`,
+  checkpoints; ``python -m course_lib.torch_rnn.train`` is its command line).
 
 Conventions as everywhere in the course: time-major (T, N, D), row vectors
 ``h[t] = tanh(x[t] @ Wx + h[t-1] @ Wh + b)`` with ``Wx = weight_ih.T``, gates in torch.nn's
@@ -33,11 +34,12 @@ __all__ = [
 from .models import (EncoderDecoder, MaskedRNN, RNNLM, SeqClassifier, SeqTagger, VecToSeq,
                      detach_hidden, lengths_to_mask, masked_cross_entropy, repackage_hidden)
 from .sampling import sample
-from .training import TrainConfig, evaluate, load_checkpoint, save_checkpoint, train_lm
+from .training import (TrainConfig, TrainState, evaluate, load_checkpoint, resume_training,
+                       save_checkpoint, train_epoch, train_lm)
 
 __all__ += [
     "RNNLM", "SeqClassifier", "VecToSeq", "SeqTagger", "EncoderDecoder", "MaskedRNN",
     "detach_hidden", "repackage_hidden", "lengths_to_mask", "masked_cross_entropy",
     "sample", "train_lm", "evaluate", "save_checkpoint", "load_checkpoint", "TrainConfig",
-    "resolve_device",
+    "TrainState", "train_epoch", "resume_training", "resolve_device",
 ]

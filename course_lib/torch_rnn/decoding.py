@@ -2,7 +2,7 @@
 
 Greedy decoding takes the argmax; sampled decoding draws from ``softmax(z / tau)``, optionally
 among the ``k`` most likely tokens only; beam search keeps the ``K`` most likely prefixes.
-Book: {ref}`ch4-vec2seq` and {ref}`ch4-encoder-decoder`. Draws come from a private
+Book: :ref:`ch4-vec2seq` and :ref:`ch4-encoder-decoder`. Draws come from a private
 ``torch.Generator`` (:func:`make_generator`), so a seed gives the same tokens on every device
 and the global random state is left alone.
 """

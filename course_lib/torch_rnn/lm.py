@@ -1,6 +1,6 @@
 """The recurrent language model of Chapter 1, as pytorch/examples' word_language_model.
 
-Book: eq. :eq:`ch1-rnn-lm` (and {ref}`ch1-neural-lm`); trained by
+Book: eq. :eq:`ch1-rnn-lm` (and :ref:`ch1-neural-lm`); trained by
 :func:`course_lib.torch_rnn.train.train_lm`, sampled by :func:`course_lib.torch_rnn.sampling.sample`.
 """
 

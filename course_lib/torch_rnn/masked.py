@@ -1,8 +1,8 @@
 """Variable-length batches: validity masks, a masked loss and :class:`MaskedRNN`.
 
 A padded batch of N sequences of lengths ``lengths[n] <= T`` is one (T, N, .) tensor; the mask
-``m[t, n] = t < lengths[n]`` says which steps are real. Book: {ref}`ch4-seq2vec` and
-{ref}`ch4-tagging`.
+``m[t, n] = t < lengths[n]`` says which steps are real. Book: :ref:`ch4-seq2vec` and
+:ref:`ch4-tagging`.
 """
 
 from __future__ import annotations

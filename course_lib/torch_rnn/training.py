@@ -17,7 +17,8 @@ Losses are natural-log cross-entropies per predicted token and perplexity is ``e
 mean (:mod:`course_lib.metrics`).
 
 The hyper-parameters are one :class:`TrainConfig` (as nanoGPT's); :func:`train_lm` runs
-:func:`train_epoch` once per epoch after :func:`resume` (which continues from a checkpoint).
+:func:`train_epoch` once per epoch, after :func:`resume_training` when it continues from a
+checkpoint.
 
 Command line (defaults as word_language_model, :mod:`course_lib.torch_rnn.train`)::
 
