@@ -52,6 +52,17 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _wanted(kind: str, minimum, maximum, strict: bool = False) -> str:
+    """What a bounded scalar check expects, in words: ``an int >= 1``, ``a finite number in [0, 1]``."""
+    if minimum is not None and maximum is not None:
+        return f"{kind} in {'(' if strict else '['}{minimum}, {maximum}]"
+    if minimum is not None:
+        return f"{kind} {'>' if strict else '>='} {minimum}"
+    if maximum is not None:
+        return f"{kind} <= {maximum}"
+    return kind
+
+
 def check_int(value: Any, name: str, minimum: Optional[int] = 1, maximum: Optional[int] = None,
               *, optional: bool = False) -> Optional[int]:
     """``value`` as a Python int in ``[minimum, maximum]`` (None = no bound), else ValueError.
@@ -63,16 +74,8 @@ def check_int(value: Any, name: str, minimum: Optional[int] = 1, maximum: Option
     ok = _is_int(value) and (minimum is None or value >= minimum) and \
         (maximum is None or value <= maximum)
     if not ok:
-        if minimum is not None and maximum is not None:
-            want = f"an int in [{minimum}, {maximum}]"
-        elif minimum is not None:
-            want = f"an int >= {minimum}"
-        elif maximum is not None:
-            want = f"an int <= {maximum}"
-        else:
-            want = "an int"
-        prefix = "None or " if optional else ""
-        raise ValueError(f"{name}: expected {prefix}{want}, got {value!r}")
+        want = _wanted("an int", minimum, maximum)
+        raise ValueError(f"{name}: expected {'None or ' if optional else ''}{want}, got {value!r}")
     return int(value)
 
 
@@ -92,14 +95,7 @@ def check_number(value: Any, name: str, minimum: Optional[float] = None,
     if ok and maximum is not None:
         ok = value <= maximum
     if not ok:
-        if minimum is not None and maximum is not None:
-            want = f"a finite number in {'(' if strict else '['}{minimum}, {maximum}]"
-        elif minimum is not None:
-            want = f"a finite number {'>' if strict else '>='} {minimum}"
-        elif maximum is not None:
-            want = f"a finite number <= {maximum}"
-        else:
-            want = "a finite number"
+        want = _wanted("a finite number", minimum, maximum, strict)
         raise ValueError(f"{name}: expected {'None or ' if optional else ''}{want}, got {value!r}")
     return float(value)
 

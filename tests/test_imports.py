@@ -185,3 +185,48 @@ def test_clean_planted_package_has_no_finding(tmp_path):
                       "pkg/_private_helpers.py": "def _x():\n    pass\n"})
     edges, findings = scan(tmp_path, "pkg")
     assert not cycles(edges) and not findings
+
+
+# ------------------------------------------------------------------ one screen per function
+
+# The grader's packages and the figures are owned by their reworks (issue 20's items there).
+OUTSIDE_SCOPE = ("course_lib/autograde/", "course_lib/grading/", "course_lib/plots.py")
+SCREEN = 60
+
+
+def long_functions(root: Path, package: str, skip=OUTSIDE_SCOPE) -> list:
+    """Functions and methods longer than one screen (SCREEN lines without their docstring).
+
+    A function may stay longer if a comment ``# long:`` on the line above its ``def`` says why.
+    """
+    found = []
+    for path in sorted((root / package).rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(skip):
+            continue
+        lines = path.read_text(encoding="utf-8").split("\n")
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            body = node.body
+            has_doc = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                and isinstance(body[0].value.value, str)
+            start = (body[1].lineno if len(body) > 1 else body[0].end_lineno + 1) if has_doc else body[0].lineno
+            first = min([d.lineno for d in node.decorator_list] + [node.lineno])
+            if node.end_lineno - start + 1 > SCREEN and "# long:" not in lines[first - 2]:
+                found.append(f"{rel}:{node.lineno} {node.name}: {node.end_lineno - start + 1} lines")
+    return found
+
+
+def test_every_function_fits_on_one_screen():
+    found = long_functions(ROOT, PACKAGE)
+    assert not found, (f"functions over {SCREEN} lines (split them, or say why above the def "
+                       "with '# long: ...'):\n" + "\n".join(found))
+
+
+def test_the_screen_check_catches_a_planted_long_function(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(SCREEN + 1))
+    _write(tmp_path, {"pkg/__init__.py": "", "pkg/a.py": f'def f():\n    """Doc."""\n{body}',
+                      "pkg/b.py": f'# long: a table of cases reads best in one piece\ndef g():\n{body}'})
+    found = long_functions(tmp_path, "pkg", skip=())
+    assert len(found) == 1 and "pkg/a.py:1 f: 61 lines" in found[0]
