@@ -13,8 +13,9 @@ plots       The one figure style of the book.
 grading     Helpers the exercise notebooks' tests use.
 autograde   The instructor's grading runner (the ``rnn-course`` command).
 
-Conventions (see DESIGN.md and CONTRIBUTING.md at the repository's root): time-major shapes (T, N, D); row-vector weights
-h[t] = tanh(x[t] @ Wx + h[t-1] @ Wh + b); gates stacked in torch.nn's order.
+Conventions (see DESIGN.md and CONTRIBUTING.md at the repository's root): time-major shapes
+(T, N, D); row-vector weights h[t] = tanh(x[t] @ Wx + h[t-1] @ Wh + b); gates stacked in
+torch.nn's order.
 """
 
 __version__ = "0.1.0"

@@ -14,7 +14,7 @@ from typing import Callable, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..validate import check_int
+from ..validate import check_int, check_number
 
 __all__ = ["pick_next", "make_generator", "feed_back_decode", "beam_search_one"]
 
@@ -23,12 +23,11 @@ Step = Callable[[Tensor, object], Tuple[Tensor, object]]
 
 
 def pick_next(logits: Tensor, greedy: bool, temperature: float, top_k: Optional[int],
-               generator: Optional[torch.Generator]) -> Tensor:
+              generator: Optional[torch.Generator]) -> Tensor:
     """Next token from logits (N, V): argmax, or a sample from softmax(logits / temperature)."""
     if greedy:
         return logits.argmax(-1)  # (N,)
-    if temperature <= 0:
-        raise ValueError(f"temperature: expected > 0, got {temperature}")
+    check_number(temperature, "temperature", 0, strict=True)
     scores = logits.float() / temperature
     if top_k is not None:
         check_int(top_k, "top_k")

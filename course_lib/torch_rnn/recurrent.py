@@ -9,7 +9,7 @@ follow torch.nn's layout ``(L * dirs, N, H)`` (a ``(h, c)`` pair of those for an
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Tuple, Union
 
 import torch
 from torch import Tensor, nn
