@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from course_lib.torch_rnn import GRU, LSTM, RNN, modules, synchronize
+from course_lib.torch_rnn import GRU, LSTM, RNN, fused, synchronize
 
 _OURS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 _TORCH = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
@@ -59,11 +59,11 @@ def _make_step(rnn, x, hx):
 
 def _with_fused_loops(step, scripted: bool):
     """``step`` with the fused LSTM's time loops scripted (the default) or in plain Python."""
-    loops = (modules._fused_loops() if scripted else
-             (modules._lstm_fused_forward_loop, modules._lstm_fused_backward_loop))
+    loops = (fused.fused_lstm_loops() if scripted else
+             (fused.lstm_forward_loop, fused.lstm_backward_loop))
 
     def run():
-        modules._FUSED_LOOPS["lstm"] = loops
+        fused.FUSED_LOOPS["lstm"] = loops
         step()
 
     return run

@@ -41,7 +41,7 @@ from bench_wikitext_lm import add_run_arguments, load_wikitext  # noqa: E402
 from course_lib.data.batching import batchify, get_batch  # noqa: E402
 from course_lib.metrics import perplexity  # noqa: E402
 from course_lib.torch_rnn.models import RNNLM, detach_hidden  # noqa: E402
-from course_lib.torch_rnn.train import _batch_loss, evaluate  # noqa: E402
+from course_lib.torch_rnn.train import batch_loss as _batch_loss, evaluate  # noqa: E402
 
 
 def _relative_differences(got, want, names):

@@ -34,6 +34,8 @@ from typing import Callable, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
+from .validate import check_array, check_number
+
 __all__ = ["numerical_gradient", "rel_error", "check_gradients", "GradCheckResult", "GradCheckRow"]
 
 
@@ -54,6 +56,8 @@ def numerical_gradient(f: Callable, x: np.ndarray, df: Optional[np.ndarray] = No
     ``x`` is perturbed **in place**, one entry at a time, and restored afterwards (also when
     ``f`` raises), so ``f`` may ignore its argument and read ``x`` through a closure.
 
+    Book: eq. :eq:`ch3-numgrad`.
+
     Parameters
     ----------
     f : callable
@@ -70,11 +74,10 @@ def numerical_gradient(f: Callable, x: np.ndarray, df: Optional[np.ndarray] = No
     -------
     np.ndarray, same shape as ``x``, float64
     """
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"x: expected a float numpy array to perturb, got {type(x).__name__}"
-                         + (f" of dtype {x.dtype}" if isinstance(x, np.ndarray) else ""))
-    if not h > 0:
-        raise ValueError(f"h: expected a positive step size, got {h}")
+    check_array("x", x, "a float numpy array to perturb")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"x: expected a float numpy array to perturb, got dtype {x.dtype}")
+    check_number(h, "h", 0, strict=True)  # the step size
     y0 = _as_output(f(x))
     if df is None:
         w = np.ones_like(y0)
@@ -246,8 +249,9 @@ def check_gradients(
         if name not in inputs:
             raise ValueError(f"analytic: {name!r} is not one of the inputs {sorted(inputs)}")
         x = inputs[name]
-        if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(f"inputs[{name!r}]: expected a float numpy array, got {type(x).__name__}")
+        check_array(f"inputs[{name!r}]", x, "a float numpy array")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"inputs[{name!r}]: expected a float numpy array, got dtype {x.dtype}")
         grad = np.asarray(grad)
         if grad.shape != x.shape:
             raise ValueError(f"analytic[{name!r}]: expected the shape of inputs[{name!r}], {x.shape}, "

@@ -96,6 +96,8 @@ def perplexity(mean_loss: Any) -> float:
 
     ``PPL = exp(mean_loss)``; pass the mean over *all* predicted tokens of a split.
 
+    Book: eq. :eq:`ch1-ppl`.
+
     Parameters
     ----------
     mean_loss : float, numpy scalar or 0-d torch tensor

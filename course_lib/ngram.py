@@ -48,7 +48,6 @@ predicted token.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple, Union
@@ -56,6 +55,7 @@ from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Tupl
 import numpy as np
 
 from .metrics import perplexity_from_nll
+from .validate import check_choice, check_int, check_number, check_seed
 
 __all__ = ["NGramLM", "unseen_ngram_fraction", "perplexity_table", "markdown_table"]
 
@@ -64,9 +64,7 @@ Token = Hashable
 
 
 def _check_order(n: Any, name: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name}: expected an int order >= 1, got {n!r}")
-    return int(n)
+    return check_int(n, name)
 
 
 def _as_token_list(tokens: Any, name: str) -> list:
@@ -132,21 +130,12 @@ class NGramLM:
         min_count: int = 1,
     ) -> None:
         self.n = _check_order(n)
-        if smoothing not in _SMOOTHINGS:
-            raise ValueError(f"smoothing: expected one of {_SMOOTHINGS}, got {smoothing!r}")
-        self.smoothing = smoothing
-        k = float(k)
-        if not k > 0 or math.isinf(k):
-            raise ValueError(f"k: expected a finite pseudo-count > 0, got {k}")
+        self.smoothing = check_choice(smoothing, "smoothing", _SMOOTHINGS)
+        k = check_number(k, "k", 0, strict=True)
         self.k = 1.0 if smoothing == "laplace" else k
-        if discount is not None:
-            discount = float(discount)
-            if not 0 < discount <= 1:
-                raise ValueError(f"discount: expected a float in (0, 1] or None, got {discount}")
-        self.discount = discount
+        self.discount = check_number(discount, "discount", 0, 1, strict=True, optional=True)
         self.unk = unk
-        if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
-            raise ValueError(f"min_count: expected an int >= 1, got {min_count!r}")
+        check_int(min_count, "min_count")
         if min_count > 1 and unk is None:
             raise ValueError("min_count: replacing rare tokens needs an unk token; got unk=None")
         self.min_count = int(min_count)
@@ -172,6 +161,17 @@ class NGramLM:
         tokens = _as_token_list(tokens, "tokens")
         if not tokens:
             raise ValueError("tokens: expected a non-empty training stream, got an empty one")
+        a = self._build_vocab(tokens)                     # (S,) token ids
+        V = self._V
+        if len(a) * V >= 2**62:
+            raise ValueError(f"tokens: corpus too large for int64 n-gram keys (S * V = {len(a) * V})")
+        self._count(a, V)
+        self._smoothing_tables(V)
+        self._fitted = True
+        return self
+
+    def _build_vocab(self, tokens: list) -> np.ndarray:
+        """Set ``vocab`` (rare tokens -> unk) and the token -> id map; return the ids (S,)."""
         if self.min_count > 1:
             freq = Counter(tokens)
             tokens = [t if freq[t] >= self.min_count else self.unk for t in tokens]
@@ -184,21 +184,22 @@ class NGramLM:
             vocab = list(dict.fromkeys(tokens + ([self.unk] if self.unk is not None else [])))
         self.vocab: List[Token] = vocab
         self._tok2id: Dict[Token, int] = {t: i for i, t in enumerate(vocab)}
-        V = self._V = len(vocab)
-        a = np.fromiter((self._tok2id[t] for t in tokens), dtype=np.int64, count=len(tokens))  # (S,)
-        S = self._n_train = len(a)
-        if S * V >= 2**62:
-            raise ValueError(f"tokens: corpus too large for int64 n-gram keys (S * V = {S * V})")
+        self._V = len(vocab)
+        return np.fromiter((self._tok2id[t] for t in tokens), dtype=np.int64, count=len(tokens))
 
-        # A k-gram is stored as the key ctx_id * V + w, where ctx_id is the row of its first
-        # k - 1 tokens in the (k-1)-gram table (0 for unigrams). Keys are sorted, so the
-        # successors of one context form a contiguous slice and lookups are searchsorted:
-        # everything below is NumPy, no Python loop over n-grams.
+    def _count(self, a: np.ndarray, V: int) -> None:
+        """Raw counts c(h, w) and continuation counts N1+(. h w) of every 1..n-gram of ``a``.
+
+        A k-gram is stored as the key ctx_id * V + w, where ctx_id is the row of its first
+        k - 1 tokens in the (k-1)-gram table (0 for unigrams). Keys are sorted, so the
+        successors of one context form a contiguous slice and lookups are searchsorted:
+        everything is NumPy, no Python loop over n-grams.
+        """
+        S = len(a)
         self._keys: Dict[int, np.ndarray] = {}  # k -> (G_k,) sorted int64 keys
         self._raw: Dict[int, np.ndarray] = {}  # k -> (G_k,) raw counts c(h, w)
         self._cont: Dict[int, np.ndarray] = {}  # k -> (G_k,) N1+(. h w), k < n
         gid_prev = np.zeros(S, dtype=np.int64)  # row of the (k-1)-gram starting at each position
-        first_prev = None
         for k in range(1, self.n + 1):
             m = S - k + 1  # number of k-gram occurrences
             if m <= 0:
@@ -217,9 +218,10 @@ class NGramLM:
                 G_prev = len(self._keys[k - 1])
                 suffix = gid_prev[first + 1] if len(first) else np.zeros(0, dtype=np.int64)
                 self._cont[k - 1] = np.bincount(suffix, minlength=G_prev).astype(np.int64)
-            gid_prev, first_prev = gid.reshape(-1), first
-        del gid_prev, first_prev
+            gid_prev = gid.reshape(-1)
 
+    def _smoothing_tables(self, V: int) -> None:
+        """Per order k: the counts the smoothing uses, their context totals and discounts."""
         self._tot: Dict[int, np.ndarray] = {}  # k -> (G_{k-1},) sum_w c(h, w) per context row
         self._gnum: Dict[int, np.ndarray] = {}  # k -> (G_{k-1},) D1 N1 + D2 N2 + D3 N3+
         self._c: Dict[int, np.ndarray] = {}  # k -> (G_k,) counts the smoothing uses
@@ -242,8 +244,6 @@ class NGramLM:
                 c = self._raw[k]
             self._c[k] = c
             self._tot[k] = np.bincount(ctx, weights=c, minlength=n_ctx)
-        self._fitted = True
-        return self
 
     @staticmethod
     def _estimate_discounts(counts: np.ndarray) -> Tuple[float, float, float]:
@@ -547,11 +547,9 @@ class NGramLM:
         list of tokens, length n
         """
         self._check_fitted()
-        n = _check_order(n, "n")
-        temperature = float(temperature)
-        if not temperature > 0 or math.isinf(temperature):
-            raise ValueError(f"temperature: expected a finite float > 0, got {temperature}")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        n = check_int(n, "n")
+        temperature = check_number(temperature, "temperature", 0, strict=True)
+        rng = check_seed(seed)
         history = list(_as_token_list(prefix, "prefix"))
         out: List[Token] = []
         for _ in range(n):

@@ -219,7 +219,7 @@ def test_bad_shapes_name_the_argument():
         multilayer_forward(x, h0[:2], params, cell="lstm", c0=c0)
     with pytest.raises(ValueError, match="c0"):
         multilayer_forward(x, h0, params, cell="lstm", c0=c0[:, :1])
-    with pytest.raises(ValueError, match=r"x: expected an array of shape \(T, N, D\)"):
+    with pytest.raises(ValueError, match=r"x: expected shape \(T, N, D\)"):
         multilayer_forward(x[0], h0, params, cell="lstm", c0=c0)
     with pytest.raises(ValueError, match=r"params\['Wx_l0'\]: expected shape \(D_l, 4H\) = \(2, 16\)"):
         multilayer_forward(x[:, :, :2], h0, params, cell="lstm", c0=c0)

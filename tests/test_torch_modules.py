@@ -130,15 +130,15 @@ def test_script_backend_equals_eager(kind):
 def test_fused_lstm_scripted_loops_equal_python_loops(monkeypatch, dtype):
     """The fused LSTM's time loops run scripted where torch allows; the Python functions they
     come from are the readable reference and must give bitwise-identical results."""
-    import course_lib.torch_rnn.modules as modules_mod
+    import course_lib.torch_rnn.fused as fused_mod
 
-    scripted = modules_mod._fused_loops()
+    scripted = fused_mod.fused_lstm_loops()
     assert all(isinstance(fn, torch.jit.ScriptFunction) for fn in scripted), \
         "torch.jit.script failed on the fused LSTM loops: the fast path is silently off"
     results = {}
-    for name, loops in [("scripted", scripted), ("python", (modules_mod._lstm_fused_forward_loop,
-                                                             modules_mod._lstm_fused_backward_loop))]:
-        monkeypatch.setitem(modules_mod._FUSED_LOOPS, "lstm", loops)
+    for name, loops in [("scripted", scripted), ("python", (fused_mod.lstm_forward_loop,
+                                                             fused_mod.lstm_backward_loop))]:
+        monkeypatch.setitem(fused_mod.FUSED_LOOPS, "lstm", loops)
         torch.manual_seed(0)
         m = LSTM(D, H, num_layers=2, bidirectional=True, dtype=dtype, backend="fused")
         x, h0, c0 = (t.detach().to(dtype).requires_grad_() for t in leaves(*make_inputs("lstm", m)))

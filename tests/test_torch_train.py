@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from course_lib.data import Vocabulary, batchify  # noqa: E402
-from course_lib.torch_rnn import train as train_mod  # noqa: E402
+from course_lib.torch_rnn import training as training_mod  # noqa: E402
 from course_lib.torch_rnn.models import RNNLM  # noqa: E402
 from course_lib.torch_rnn.sampling import sample  # noqa: E402
 from course_lib.torch_rnn.train import evaluate, load_checkpoint, train_lm  # noqa: E402
@@ -87,7 +87,7 @@ def test_training_lowers_validation_loss_and_history():
 
 def test_lr_divided_by_four_when_validation_does_not_improve(monkeypatch):
     scripted = iter([5.0, 4.0, 4.5, 4.2, 3.0])
-    monkeypatch.setattr(train_mod, "evaluate", lambda *a, **k: next(scripted))
+    monkeypatch.setattr(training_mod, "evaluate", lambda *a, **k: next(scripted))
     hist = train_lm(_model(), _stream(200), _stream(50), epochs=5, lr=8.0, bptt=5, batch_size=4,
                     max_batches=1, progress=False, device="cpu")
     assert hist["lr"] == [8.0, 8.0, 8.0, 2.0, 0.5]
@@ -282,7 +282,7 @@ def test_fused_gradient_check_passes_and_catches_a_planted_bug(tmp_path, capsys,
     gradients match eager's at every step; a fused backward that forgets the forget gate on the
     cell-state path (dc[t-1] = dc[t] instead of dc[t] * f[t], a real BPTT slip) is reported
     and fails the run."""
-    import course_lib.torch_rnn.modules as modules_mod
+    import course_lib.torch_rnn.fused as fused_mod
 
     check = _benchmark("check_fused_gradients")
     _tiny_wikitext(tmp_path)
@@ -293,12 +293,12 @@ def test_fused_gradient_check_passes_and_catches_a_planted_bug(tmp_path, capsys,
     out = capsys.readouterr().out
     assert out.count("gradient rel. difference") == 6 and "test ppl" in out and ": PASS" in out
 
-    forward_loop, backward_loop = modules_mod._fused_loops()
+    forward_loop, backward_loop = fused_mod.fused_lstm_loops()
 
     def buggy_backward_loop(dhs, dh_last, dc, w_hh, k_c, f, ka):
         return backward_loop(dhs, dh_last, dc, w_hh, k_c, torch.ones_like(f), ka)
 
-    monkeypatch.setitem(modules_mod._FUSED_LOOPS, "lstm", (forward_loop, buggy_backward_loop))
+    monkeypatch.setitem(fused_mod.FUSED_LOOPS, "lstm", (forward_loop, buggy_backward_loop))
     assert check.main(argv) == 1
     out = capsys.readouterr().out
     assert "OVER TOLERANCE" in out and "FAIL" in out

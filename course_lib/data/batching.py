@@ -29,20 +29,14 @@ from typing import Any, Iterator, Sequence, Tuple
 
 import numpy as np
 
+from ..validate import check_int
+
 __all__ = ["batchify", "get_batch", "iter_batches", "num_batches"]
 
 
 def _is_torch_tensor(obj: Any) -> bool:
     # Checking the class's module avoids importing torch when the caller never used it.
     return type(obj).__module__.startswith("torch") and hasattr(obj, "device")
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name}: expected a positive int (>= 1), got {value}")
-    return int(value)
 
 
 def batchify(ids: Sequence[Any] | np.ndarray | Any, batch_size: int):
@@ -71,7 +65,7 @@ def batchify(ids: Sequence[Any] | np.ndarray | Any, batch_size: int):
     ValueError
         ``ids`` is not 1-D or empty, or ``batch_size`` is not in ``1..len(ids)``.
     """
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size")
     if _is_torch_tensor(ids):
         if ids.dim() != 1:
             raise ValueError(f"ids: expected a 1-D stream of shape (S,), got shape {tuple(ids.shape)}")
@@ -133,10 +127,9 @@ def get_batch(source, i: int, bptt: int) -> Tuple[Any, Any]:
     ValueError
         ``bptt <= 0``, or ``i`` outside ``0..T-2``.
     """
-    bptt = _check_positive_int(bptt, "bptt")
+    bptt = check_int(bptt, "bptt")
     T = _num_rows(source)
-    if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-        raise ValueError(f"i: expected an int row index, got {i!r}")
+    check_int(i, "i", None)
     if not 0 <= i <= T - 2:
         raise ValueError(
             f"i: expected 0 <= i <= T - 2 = {T - 2} (source has T = {T} rows), got {i}"
@@ -154,7 +147,7 @@ def num_batches(source, bptt: int) -> int:
     bptt : int
         Window length, ``>= 1``.
     """
-    bptt = _check_positive_int(bptt, "bptt")
+    bptt = check_int(bptt, "bptt")
     T = _num_rows(source)
     return max(0, -(-(T - 1) // bptt))
 
@@ -180,6 +173,6 @@ def iter_batches(source, bptt: int) -> Iterator[Tuple[int, Any, Any]]:
         As returned by ``get_batch(source, i, bptt)``.
     """
     # Validate now, not at the first next(): a bad bptt should fail where it is passed.
-    bptt = _check_positive_int(bptt, "bptt")
+    bptt = check_int(bptt, "bptt")
     T = _num_rows(source)
     return ((i, *get_batch(source, i, bptt)) for i in range(0, T - 1, bptt))

@@ -33,6 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..validate import check_int, check_seed
 from .vocab import EOS, UNK, Vocabulary, word_tokens
 
 __all__ = [
@@ -57,20 +58,6 @@ __all__ = [
 ]
 
 SeedLike = Union[None, int, np.random.Generator]
-
-
-def _rng(seed: SeedLike) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise ValueError(f"seed: expected None, an int or a numpy.random.Generator, got {seed!r}")
-    return np.random.default_rng(seed)
-
-
-def _check_int(value, name: str, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ValueError(f"{name}: expected an int >= {lo}, got {value!r}")
-    return int(value)
 
 
 # =============================================================================== alphabet
@@ -109,8 +96,8 @@ def childrens_book(n_sentences: int = 100, seed: SeedLike = 0, chained: bool = F
     str
         e.g. ``"Doug saw Jane . Spot saw Doug ."``
     """
-    n_sentences = _check_int(n_sentences, "n_sentences", 1)
-    rng = _rng(seed)
+    n_sentences = check_int(n_sentences, "n_sentences", 1)
+    rng = check_seed(seed)
     names = CHILDRENS_BOOK_NAMES
     out = []
     subj = names[int(rng.integers(len(names)))]
@@ -373,14 +360,14 @@ def learning_to_execute(
     >>> execute_program(p.code) == p.output
     True
     """
-    n_programs = _check_int(n_programs, "n_programs", 1)
-    length = _check_int(length, "length", 1)
-    nesting = _check_int(nesting, "nesting", 1)
+    n_programs = check_int(n_programs, "n_programs", 1)
+    length = check_int(length, "length", 1)
+    nesting = check_int(nesting, "nesting", 1)
     ops = tuple(ops)
     bad = [o for o in ops if o not in _LTE_OPS]
     if not ops or bad:
         raise ValueError(f"ops: expected a non-empty subset of {_LTE_OPS}, got {ops!r}")
-    rng = _rng(seed)
+    rng = check_seed(seed)
     out = []
     for _ in range(n_programs):
         g = _ProgramGen(rng, length, ops)
@@ -433,11 +420,11 @@ def copy_task(
     y : numpy.ndarray of int64, shape (T, N)
         Target ids; ``y[K + delay:] == x[:K]``.
     """
-    N = _check_int(n_sequences, "n_sequences", 1)
-    K = _check_int(seq_len, "seq_len", 1)
-    delay = _check_int(delay, "delay", 1)
-    n_symbols = _check_int(n_symbols, "n_symbols", 1)
-    rng = _rng(seed)
+    N = check_int(n_sequences, "n_sequences", 1)
+    K = check_int(seq_len, "seq_len", 1)
+    delay = check_int(delay, "delay", 1)
+    n_symbols = check_int(n_symbols, "n_symbols", 1)
+    rng = check_seed(seed)
     T = 2 * K + delay
     x = np.zeros((T, N), dtype=np.int64)
     y = np.zeros((T, N), dtype=np.int64)
@@ -478,9 +465,9 @@ def adding_task(
     y : numpy.ndarray, shape (N,)
         The sums, in [0, 2).
     """
-    N = _check_int(n_sequences, "n_sequences", 1)
-    T = _check_int(seq_len, "seq_len", 2)
-    rng = _rng(seed)
+    N = check_int(n_sequences, "n_sequences", 1)
+    T = check_int(seq_len, "seq_len", 2)
+    rng = check_seed(seed)
     values = rng.random((T, N))  # (T, N)
     half = T // 2
     first = rng.integers(0, half, size=N)  # (N,)
@@ -552,14 +539,14 @@ def python_source_text(
     str
     """
     if max_files is not None:
-        max_files = _check_int(max_files, "max_files", 1)
+        max_files = check_int(max_files, "max_files", 1)
     if max_chars is not None:
-        max_chars = _check_int(max_chars, "max_chars", 1)
+        max_chars = check_int(max_chars, "max_chars", 1)
     files = _stdlib_files()
     if not files:
         raise ValueError("python_source_text: no .py files found in the standard library directory")
     if seed is not None:
-        order = _rng(seed).permutation(len(files))
+        order = check_seed(seed).permutation(len(files))
         files = [files[i] for i in order]
     if max_files is not None:
         files = files[:max_files]

@@ -20,6 +20,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from ..validate import check_choice, check_int
+
 __all__ = ["Vocabulary", "tokenize", "word_tokens", "UNK", "EOS"]
 
 UNK = "<unk>"
@@ -28,9 +30,7 @@ _LEVELS = ("word", "char")
 
 
 def _check_level(level: str) -> str:
-    if level not in _LEVELS:
-        raise ValueError(f"level: expected 'word' or 'char', got {level!r}")
-    return level
+    return check_choice(level, "level", _LEVELS)
 
 
 def tokenize(text: str, level: str = "word") -> List[str]:
@@ -174,8 +174,7 @@ class Vocabulary:
         Vocabulary
         """
         _check_level(level)
-        if isinstance(min_freq, bool) or not isinstance(min_freq, (int, np.integer)) or min_freq < 1:
-            raise ValueError(f"min_freq: expected an int >= 1, got {min_freq!r}")
+        check_int(min_freq, "min_freq")
         if isinstance(tokens, str):
             # A bare str is almost always a mistake at word level; at char level it is the text.
             if level == "word":
@@ -188,11 +187,8 @@ class Vocabulary:
         for t in [unk, eos, *specials]:
             if t is not None and t not in head:
                 head.append(t)
-        if max_size is not None:
-            if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)) or max_size < max(1, len(head)):
-                raise ValueError(
-                    f"max_size: expected an int >= the {len(head)} special tokens, got {max_size!r}"
-                )
+        # At least room for the special tokens.
+        check_int(max_size, "max_size", max(1, len(head)), optional=True)
         body = sorted(
             (t for t, c in counts.items() if c >= min_freq and t not in head),
             key=lambda t: (-counts[t], t),
@@ -255,9 +251,7 @@ class Vocabulary:
 
     def id_to_token(self, i: int) -> str:
         """Token of id ``i``, ``0 <= i < V``."""
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(self.itos):
-            raise ValueError(f"i: expected an int id in 0..{len(self.itos) - 1}, got {i!r}")
-        return self.itos[int(i)]
+        return self.itos[check_int(i, "i", 0, len(self.itos) - 1)]
 
     __getitem__ = token_to_id
 
@@ -297,9 +291,7 @@ class Vocabulary:
         V = len(itos)
         out = []
         for i in ids:
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < V:
-                raise ValueError(f"ids: expected int ids in 0..{V - 1}, got {i!r}")
-            out.append(itos[i])
+            out.append(itos[check_int(i, "ids", 0, V - 1)])
         return out
 
     def decode(self, ids: Iterable[int]) -> str:

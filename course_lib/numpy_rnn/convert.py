@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stacked import _GATES, _check_params, _suffix
+from .stacked import GATE_BLOCKS, check_params, param_suffix
 
 __all__ = ["from_torch", "to_torch", "grads_from_torch"]
 
@@ -49,7 +49,7 @@ def _describe(module):
     from course_lib.torch_rnn import cells as course_cells
     from course_lib.torch_rnn import modules as course_modules
 
-    if isinstance(module, (nn.RNNBase, course_modules._RNNBase)):
+    if isinstance(module, (nn.RNNBase, course_modules.RNNBase)):
         if module.mode not in _MODES:
             raise ValueError(f"module: unsupported recurrent mode {module.mode!r}")
         if getattr(module, "proj_size", 0):
@@ -211,7 +211,7 @@ def _infer_config(params, config, kwargs):
         else:
             raise ValueError(f"params['Wh{sfx0}']: cannot infer the cell from shape "
                              f"{params[f'Wh{sfx0}'].shape}; pass cell=")
-    if cell not in _GATES:
+    if cell not in GATE_BLOCKS:
         raise ValueError(f"cell: expected one of 'rnn', 'lstm', 'gru', got {cell!r}")
     if single:
         L, bidir = 1, False
@@ -281,11 +281,11 @@ def to_torch(params, config=None, **kwargs):
         # the step functions use bare names; check them through the stacked checker
         renamed = {f"{k}_l0": v for k, v in params.items()}
         try:
-            _check_params(renamed, cell, 1, 1, D, H, dtype)
+            check_params(renamed, cell, 1, 1, D, H, dtype)
         except ValueError as err:
             raise ValueError(str(err).replace("_l0'", "'")) from None
     else:
-        _check_params(params, cell, L, dirs, D, H, dtype)
+        check_params(params, cell, L, dirs, D, H, dtype)
     bias = bool(cfg.get("bias", True))
     bias_names = ("bx", "bh") if cell == "gru" else ("b",)
     if not bias:
@@ -327,5 +327,5 @@ def _walk_cfg(single, L, dirs):
         return
     for layer in range(L):
         for d in range(dirs):
-            sfx = _suffix(layer, d)
+            sfx = param_suffix(layer, d)
             yield sfx, sfx

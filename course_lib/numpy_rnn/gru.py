@@ -27,18 +27,17 @@ from typing import Tuple
 
 import numpy as np
 
-from ._checks import check_float_array
+from ..validate import check_cache, check_float_array, check_gate_weights, check_initial_state
 from .layers import sigmoid
 
 __all__ = ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
 
+_STEP_CACHE = ("x", "h_prev", "Wx", "Wh", "r", "z", "n", "ah_n")
+_SEQ_CACHE = ("x", "h0", "Wx", "Wh", "gates", "ah_n", "h")
+
 
 def _check_weights(x, Wx, Wh, bx, bh, D):
-    check_float_array("Wx", Wx, "D, 3H", (D, None), x.dtype)
-    if Wx.shape[1] % 3 or Wx.shape[1] == 0:
-        raise ValueError(f"Wx: expected shape (D, 3H) with a width divisible by 3, got {Wx.shape}")
-    H = Wx.shape[1] // 3
-    check_float_array("Wh", Wh, "H, 3H", (H, 3 * H), x.dtype)
+    H = check_gate_weights("gru", x, Wx, Wh, D)
     check_float_array("bx", bx, "3H", (3 * H,), x.dtype)
     check_float_array("bh", bh, "3H", (3 * H,), x.dtype)
     return H
@@ -64,6 +63,8 @@ def gru_step_forward(x, h_prev, Wx, Wh, bx, bh) -> Tuple[np.ndarray, dict]:
         a_x = x[t] W_x + b_x,\quad a_h = h[t-1] W_h + b_h,\quad
         r = \sigma(a_{x,r} + a_{h,r}),\ z = \sigma(a_{x,z} + a_{h,z}),\
         n = \tanh(a_{x,n} + r \odot a_{h,n}),\ h[t] = (1 - z) \odot n + z \odot h[t-1]
+
+    Book: eq. :eq:`ch5-gru`.
 
     Parameters
     ----------
@@ -112,6 +113,8 @@ def gru_step_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     :math:`dx = da_x W_x^T`, :math:`dh[t-1] \mathrel{+}= da_h W_h^T`, :math:`dW_x = x^T da_x`,
     :math:`dW_h = h[t-1]^T da_h`, :math:`db_x = \sum_n da_x`, :math:`db_h = \sum_n da_h`.
 
+    Book: eq. :eq:`ch5-gru`.
+
     Parameters
     ----------
     dh : np.ndarray, (N, H)
@@ -126,6 +129,7 @@ def gru_step_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     dbx : (3H,)
     dbh : (3H,)
     """
+    check_cache(cache, _STEP_CACHE, "gru_step_forward")
     x, h_prev, Wx, Wh = cache["x"], cache["h_prev"], cache["Wx"], cache["Wh"]
     r, z, n, ah_n = cache["r"], cache["z"], cache["n"], cache["ah_n"]
     check_float_array("dh", dh, "N, H", n.shape, n.dtype)
@@ -165,9 +169,13 @@ def gru_forward(x, h0, Wx, Wh, bx, bh) -> Tuple[np.ndarray, dict]:
     :math:`x[t] W_x + b_x` in one (T*N, D) @ (D, 3H) product before the loop, buffers allocated
     once, gates computed in place on the (N, 3H) slab of each step.
 
+    Book: eq. :eq:`ch5-gru`.
+
     Parameters
     ----------
     x : np.ndarray, (T, N, D)
+        Time-major; T = 0 gives an empty h (0, N, H), and :func:`gru_backward` then returns
+        zero gradients.
     h0 : np.ndarray, (N, H)
     Wx : (D, 3H), Wh : (H, 3H), bx : (3H,), bh : (3H,)
         Gate blocks in the order r, z, n.
@@ -175,12 +183,13 @@ def gru_forward(x, h0, Wx, Wh, bx, bh) -> Tuple[np.ndarray, dict]:
     Returns
     -------
     h : np.ndarray, (T, N, H)
+        The caller's own array (the cache holds a copy).
     cache : dict
     """
     check_float_array("x", x, "T, N, D")
     T, N, D = x.shape
     H = _check_weights(x, Wx, Wh, bx, bh, D)
-    check_float_array("h0", h0, "N, H", (N, H), x.dtype)
+    check_initial_state("h0", h0, x, H)
     dt = x.dtype
 
     gates = np.empty((T, N, 3 * H), dtype=dt)    # ax[t], then r, z, n in place
@@ -207,7 +216,8 @@ def gru_forward(x, h0, Wx, Wh, bx, bh) -> Tuple[np.ndarray, dict]:
         ht *= z
         ht += n                                  # h = n + z (h_prev - n) = (1 - z) n + z h_prev
         h_prev = ht
-    cache = {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "gates": gates, "ah_n": ah_n, "h": h}
+    # The cache keeps its own h: editing the returned array must not change the gradients.
+    cache = {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "gates": gates, "ah_n": ah_n, "h": h.copy()}
     return h, cache
 
 
@@ -234,6 +244,8 @@ def gru_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     (e.g. :math:`(1-z)(1-n^2)`) are computed for all steps before the loop, in the output
     buffer, and the sums over t are single matrix products after it.
 
+    Book: eq. :eq:`ch5-gru`.
+
     Parameters
     ----------
     dh : np.ndarray, (T, N, H)
@@ -248,6 +260,7 @@ def gru_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     dbx : (3H,)
     dbh : (3H,)
     """
+    check_cache(cache, _SEQ_CACHE, "gru_forward")
     x, h0, Wx, Wh = cache["x"], cache["h0"], cache["Wx"], cache["Wh"]
     gates, ah_n, h = cache["gates"], cache["ah_n"], cache["h"]
     T, N, H = h.shape
@@ -266,7 +279,8 @@ def gru_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     np.multiply(n, n, out=k_n)
     np.subtract(1, k_n, out=k_n)                 # d tanh(a)/da = 1 - n^2
     k_n *= 1 - z                                 # dh/dn = 1 - z
-    k_z[0] *= h0 - n[0]                          # dh/dz = h[t-1] - n
+    if T:
+        k_z[0] *= h0 - n[0]                      # dh/dz = h[t-1] - n
     if T > 1:
         k_z[1:] *= h[:-1] - n[1:]
 
@@ -289,7 +303,7 @@ def gru_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     dah2 = dah.reshape(T * N, 3 * H)
     dx = (dax2 @ Wx.T).reshape(T, N, D)
     dWx = x.reshape(T * N, D).T @ dax2
-    dWh = h0.T @ dah[0]
+    dWh = h0.T @ dah[0] if T else np.zeros_like(Wh)
     if T > 1:
         dWh += h[:-1].reshape((T - 1) * N, H).T @ dah[1:].reshape((T - 1) * N, 3 * H)
     dbx = dax2.sum(axis=0)

@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._checks import check_float, check_float_array, check_int_array, check_shape
+from ..validate import check_array, check_float, check_number, check_float_array, check_int_array, check_shape
 
 __all__ = [
     "sigmoid",
@@ -55,6 +55,8 @@ def embedding_forward(idx: np.ndarray, W: np.ndarray) -> Tuple[np.ndarray, dict]
 
     Equivalent to multiplying a one-hot row vector by ``W``: :math:`x[t] = \mathrm{onehot}(w_t) W`,
     without building the one-hot matrix.
+
+    Book: eq. :eq:`ch1-embedding`.
 
     Parameters
     ----------
@@ -108,6 +110,8 @@ def affine_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> Tuple[np.ndar
     r"""Affine map of every position: ``out = x @ W + b``.
 
     In a language model :math:`s[t] = h[t] W + b` gives the scores over the vocabulary.
+
+    Book: eq. :eq:`ch2-rnn-out` (the read-out z[t] = h[t] W_hy + b_y).
 
     Parameters
     ----------
@@ -178,6 +182,8 @@ def softmax_cross_entropy(
     Numerically stable: the row maximum is subtracted before ``exp`` and the log-probability is
     computed as :math:`s_y - \max s - \log \sum e^{s - \max s}`, so no ``log(0)``.
 
+    Book: eq. :eq:`ch3-loss` and :eq:`ch3-dz`.
+
     Parameters
     ----------
     logits : np.ndarray, (..., V)
@@ -203,12 +209,17 @@ def softmax_cross_entropy(
     check_shape("targets", targets, lead_dims, lead)
     dtype = logits.dtype
     if mask is None:
+        if logits.size == 0:
+            raise ValueError(f"logits: expected at least one position to average over, got "
+                             f"shape {logits.shape}")
         m = np.ones(lead, dtype=dtype)
     else:
-        if not isinstance(mask, np.ndarray):
-            raise ValueError(f"mask: expected a numpy array of shape {lead}, got {type(mask).__name__}")
+        check_array("mask", mask, f"a numpy array of shape {lead}")
         check_shape("mask", mask, lead_dims, lead)
         m = mask.astype(dtype, copy=False)
+        if m.size and not m.min() >= 0:   # also catches NaN
+            raise ValueError(f"mask: expected weights >= 0 (1 counts a position, 0 ignores "
+                             f"it), got a minimum of {m.min()}")
     count = m.sum()
     if not count > 0:
         raise ValueError("mask: selects no position (its sum is 0), the mean loss is undefined")
@@ -244,6 +255,8 @@ def clip_grad_norm(grads: GradCollection, max_norm: float) -> float:
     Same rule as ``torch.nn.utils.clip_grad_norm_``: one factor for all arrays, so the update
     keeps its direction and only its length is capped (the cure for exploding gradients).
 
+    Book: eq. :eq:`ch3v-clip-norm`.
+
     Parameters
     ----------
     grads : dict of name -> np.ndarray, or list/tuple of np.ndarray
@@ -266,9 +279,7 @@ def clip_grad_norm(grads: GradCollection, max_norm: float) -> float:
     for name, g in items:
         check_float(str(name), g)
         arrays.append(g)
-    max_norm = float(max_norm)
-    if not max_norm > 0:
-        raise ValueError(f"max_norm: expected a positive number, got {max_norm}")
+    max_norm = check_number(max_norm, "max_norm", 0, strict=True)
     # accumulate in float64: a float32 sum of squares of many large gradients could overflow
     total = float(np.sqrt(sum(float(np.dot(g.ravel().astype(np.float64, copy=False),
                                              g.ravel().astype(np.float64, copy=False))) for g in arrays)))

@@ -24,8 +24,9 @@ import math
 
 import numpy as np
 
-from ..data import batchify, get_batch
+from ..data import batchify, get_batch, iter_batches
 from ..metrics import perplexity_from_nll
+from ..validate import check_choice, check_int, check_number, check_seed
 from .layers import (affine_backward, affine_forward, clip_grad_norm, embedding_backward,
                      embedding_forward, softmax_cross_entropy)
 from .stacked import init_multilayer_params, multilayer_backward, multilayer_forward
@@ -165,16 +166,14 @@ class NumpyLM:
                  dtype=np.float32, num_layers=1):
         for name, v in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
                         ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: expected a positive int, got {v!r}")
-        if cell not in ("rnn", "lstm", "gru"):
-            raise ValueError(f"cell: expected one of 'rnn', 'lstm', 'gru', got {cell!r}")
+            check_int(v, name)
+        check_choice(cell, "cell", ("rnn", "lstm", "gru"))
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype: expected float32 or float64, got {dtype}")
         self.V, self.E, self.H, self.L = int(vocab_size), int(embed_dim), int(hidden_size), int(num_layers)
         self.cell, self.dtype = cell, dtype
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = check_seed(seed)
         self.params = {"W_embed": rng.uniform(-0.1, 0.1, (self.V, self.E)).astype(dtype)}
         self.params.update(init_multilayer_params(cell, self.E, self.H, self.L, seed=rng,
                                                   dtype=dtype))
@@ -322,8 +321,7 @@ class NumpyLM:
     def _nll(self, ids, batch_size, bptt):
         source = self._stream(ids, batch_size)
         h, total, count = None, 0.0, 0
-        for i in range(0, source.shape[0] - 1, bptt):
-            x, y = get_batch(source, i, bptt)
+        for _, x, y in iter_batches(source, bptt):   # (L, N), (L, N)
             loss, h = self.loss(x, y, h)
             total += loss * y.size
             count += y.size
@@ -378,11 +376,9 @@ class NumpyLM:
         _check_ids("prefix", prefix, self.V, 1)
         if len(prefix) < 1:
             raise ValueError("prefix: expected at least one token id, got an empty sequence")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n: expected a non-negative int, got {n!r}")
-        if not temperature >= 0:
-            raise ValueError(f"temperature: expected a number >= 0, got {temperature!r}")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        check_int(n, "n", 0)
+        check_number(temperature, "temperature", 0)
+        rng = check_seed(seed)
         out = np.empty(n, dtype=np.int64)
         scores, h, _ = self.forward(prefix.astype(np.int64)[:, None])       # (P, 1, V)
         for k in range(n):
@@ -452,11 +448,9 @@ class NumpyLM:
         """
         if epochs is None and steps is None:
             raise ValueError("epochs, steps: expected at least one training budget, got both None")
-        for name, v in (("epochs", epochs), ("steps", steps)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
-                raise ValueError(f"{name}: expected a positive int or None, got {v!r}")
-        if isinstance(bptt, bool) or not isinstance(bptt, (int, np.integer)) or bptt < 1:
-            raise ValueError(f"bptt: expected a positive int, got {bptt!r}")
+        check_int(epochs, "epochs", optional=True)
+        check_int(steps, "steps", optional=True)
+        check_int(bptt, "bptt")
         if clip is not None and not clip > 0:
             raise ValueError(f"clip: expected a positive max norm or None, got {clip!r}")
         if isinstance(optimizer, str):
@@ -479,6 +473,7 @@ class NumpyLM:
         while (epochs is None or epoch < epochs) and (steps is None or step < steps):
             start = 0 if epoch == 0 else int(rng.integers(0, min(bptt, T - 1)))
             h = None                                                       # fresh state per epoch
+            # Not iter_batches: after the first epoch the windows start at a random offset.
             for i in range(start, T - 1, bptt):
                 x, y = get_batch(source, i, bptt)                          # (L, N), (L, N)
                 # h is a plain array from the last window: no gradient flows back into it

@@ -24,18 +24,17 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ._checks import check_float_array
+from ..validate import check_cache, check_float_array, check_gate_weights, check_initial_state
 from .layers import sigmoid
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]
 
+_STEP_CACHE = ("x", "h_prev", "c_prev", "Wx", "Wh", "i", "f", "g", "o", "tc")
+_SEQ_CACHE = ("x", "h0", "c0", "Wx", "Wh", "gates", "c", "tc", "h")
+
 
 def _check_weights(x, Wx, Wh, b, D):
-    check_float_array("Wx", Wx, "D, 4H", (D, None), x.dtype)
-    if Wx.shape[1] % 4 or Wx.shape[1] == 0:
-        raise ValueError(f"Wx: expected shape (D, 4H) with a width divisible by 4, got {Wx.shape}")
-    H = Wx.shape[1] // 4
-    check_float_array("Wh", Wh, "H, 4H", (H, 4 * H), x.dtype)
+    H = check_gate_weights("lstm", x, Wx, Wh, D)
     check_float_array("b", b, "4H", (4 * H,), x.dtype)
     return H
 
@@ -52,6 +51,8 @@ def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b) -> Tuple[np.ndarray, np.ndar
         a = x[t] W_x + h[t-1] W_h + b,\ \
         i, f, o = \sigma(a_i), \sigma(a_f), \sigma(a_o),\ g = \tanh(a_g),\ \
         c[t] = f \odot c[t-1] + i \odot g,\ h[t] = o \odot \tanh(c[t])
+
+    Book: eq. :eq:`ch5-preact` to :eq:`ch5-output`.
 
     Parameters
     ----------
@@ -109,6 +110,9 @@ def lstm_step_backward(dh, dc, cache) -> Tuple[np.ndarray, ...]:
     :math:`dh[t-1] = da\,W_h^T`, :math:`dW_x = x^T da`, :math:`dW_h = h[t-1]^T da`,
     :math:`db = \sum_n da`.
 
+    Book: the forward is eq. :eq:`ch5-preact` to :eq:`ch5-output`; the direct cell path is
+    eq. :eq:`ch5-cell-grad`.
+
     Parameters
     ----------
     dh : np.ndarray, (N, H)
@@ -116,6 +120,7 @@ def lstm_step_backward(dh, dc, cache) -> Tuple[np.ndarray, ...]:
     dc : np.ndarray, (N, H) or None
         Upstream gradient dL/dc[t] (from step t+1); None means zero.
     cache : dict from :func:`lstm_step_forward`
+        Anything else raises ValueError naming ``cache``.
 
     Returns
     -------
@@ -126,6 +131,7 @@ def lstm_step_backward(dh, dc, cache) -> Tuple[np.ndarray, ...]:
     dWh : (H, 4H)
     db : (4H,)
     """
+    check_cache(cache, _STEP_CACHE, "lstm_step_forward")
     x, h_prev, c_prev, Wx, Wh = (cache[k] for k in ("x", "h_prev", "c_prev", "Wx", "Wh"))
     i, f, g, o, tc = (cache[k] for k in ("i", "f", "g", "o", "tc"))
     check_float_array("dh", dh, "N, H", tc.shape, tc.dtype)
@@ -179,7 +185,7 @@ def lstm_forward(x, h0, c0, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
     r"""Run the LSTM over a whole sequence, t = 0, ..., T-1, from h[-1] = h0 and c[-1] = c0.
 
     Computes exactly what T calls of :func:`lstm_step_forward` compute. Why it is organised
-    differently (the book's "making it fast" section):
+    differently (each choice measured by benchmarks/bench_numpy_rnn.py):
 
     - The input projections :math:`x[t] W_x + b` do not depend on the recurrence: all T of them
       are one ``(T*N, D) @ (D, 4H)`` product, far faster than T small ones.
@@ -190,9 +196,13 @@ def lstm_forward(x, h0, c0, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
     - Every array is allocated once before the loop; the loop writes into it with ``out=``.
       At small sizes allocating inside the loop costs more than the arithmetic.
 
+    Book: eq. :eq:`ch5-preact` to :eq:`ch5-output`.
+
     Parameters
     ----------
     x : np.ndarray, (T, N, D)
+        Time-major; T = 0 gives empty h, c (0, N, H), and :func:`lstm_backward` then returns
+        zero gradients.
     h0 : np.ndarray, (N, H)
     c0 : np.ndarray, (N, H)
     Wx : (D, 4H), Wh : (H, 4H), b : (4H,)
@@ -201,17 +211,17 @@ def lstm_forward(x, h0, c0, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
     Returns
     -------
     h : np.ndarray, (T, N, H)
-        Hidden states h[0..T-1].
+        Hidden states h[0..T-1]; the caller's own array (the cache holds a copy).
     c : np.ndarray, (T, N, H)
-        Cell states c[0..T-1].
+        Cell states c[0..T-1]; likewise.
     cache : dict
         What :func:`lstm_backward` needs (the activated gates (T, N, 4H), tanh(c), ...).
     """
     check_float_array("x", x, "T, N, D")
     T, N, D = x.shape
     H = _check_weights(x, Wx, Wh, b, D)
-    check_float_array("h0", h0, "N, H", (N, H), x.dtype)
-    check_float_array("c0", c0, "N, H", (N, H), x.dtype)
+    check_initial_state("h0", h0, x, H)
+    check_initial_state("c0", c0, x, H)
     dt = x.dtype
 
     scale, offset = _gate_scale(H, dt)
@@ -239,7 +249,9 @@ def lstm_forward(x, h0, c0, Wx, Wh, b) -> Tuple[np.ndarray, np.ndarray, dict]:
         np.tanh(c[t], out=tc[t])
         np.multiply(o, tc[t], out=h[t])          # h[t] = o * tanh(c[t])
         h_prev, c_prev = h[t], c[t]
-    cache = {"x": x, "h0": h0, "c0": c0, "Wx": Wx, "Wh": Wh, "gates": gates, "c": c, "tc": tc, "h": h}
+    # The cache keeps its own h and c: editing the returned arrays must not change the gradients.
+    cache = {"x": x, "h0": h0, "c0": c0, "Wx": Wx, "Wh": Wh, "gates": gates, "c": c.copy(),
+             "tc": tc, "h": h.copy()}
     return h, c, cache
 
 
@@ -276,10 +288,13 @@ def lstm_backward(dh, cache, dc: Optional[np.ndarray] = None) -> Tuple[np.ndarra
     - :math:`W_h^T` is copied once to a contiguous array: BLAS is faster on it than on the
       transposed view, and it is used T times.
 
+    Book: eq. :eq:`ch5-cell-grad` (the carried dc), :ref:`ch5-lstm`.
+
     Parameters
     ----------
     dh : np.ndarray, (T, N, H)
     cache : dict from :func:`lstm_forward`
+        Anything else raises ValueError naming ``cache``.
     dc : np.ndarray, (T, N, H), optional
 
     Returns
@@ -291,6 +306,7 @@ def lstm_backward(dh, cache, dc: Optional[np.ndarray] = None) -> Tuple[np.ndarra
     dWh : (H, 4H)
     db : (4H,)
     """
+    check_cache(cache, _SEQ_CACHE, "lstm_forward")
     x, h0, c0, Wx, Wh = (cache[k] for k in ("x", "h0", "c0", "Wx", "Wh"))
     gates, c, tc, h = cache["gates"], cache["c"], cache["tc"], cache["h"]
     T, N, H = h.shape
@@ -340,7 +356,7 @@ def lstm_backward(dh, cache, dc: Optional[np.ndarray] = None) -> Tuple[np.ndarra
     da2 = da.reshape(T * N, 4 * H)
     dx = (da2 @ Wx.T).reshape(T, N, D)           # da/dx[t] = Wx
     dWx = x.reshape(T * N, D).T @ da2            # sum_t x[t]^T da[t]
-    dWh = h0.T @ da[0]                           # sum_t h[t-1]^T da[t] without stacking a copy
+    dWh = h0.T @ da[0] if T else np.zeros_like(Wh)  # sum_t h[t-1]^T da[t], no stacked copy
     if T > 1:
         dWh += h[:-1].reshape((T - 1) * N, H).T @ da[1:].reshape((T - 1) * N, 4 * H)
     db = da2.sum(axis=0)

@@ -20,15 +20,17 @@ from typing import Tuple
 
 import numpy as np
 
-from ._checks import check_activation, check_float_array
+from ..validate import (check_activation, check_cache, check_float_array, check_gate_weights,
+                        check_initial_state)
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
 
+_STEP_CACHE = ("x", "h_prev", "Wx", "Wh", "h", "activation")
+_SEQ_CACHE = ("x", "h0", "Wx", "Wh", "h", "activation")
+
 
 def _check_weights(x, Wx, Wh, b, D):
-    check_float_array("Wx", Wx, "D, H", (D, None), x.dtype)
-    H = Wx.shape[1]
-    check_float_array("Wh", Wh, "H, H", (H, H), x.dtype)
+    H = check_gate_weights("rnn", x, Wx, Wh, D)
     check_float_array("b", b, "H", (H,), x.dtype)
     return H
 
@@ -39,6 +41,8 @@ def _check_weights(x, Wx, Wh, b, D):
 
 def rnn_step_forward(x, h_prev, Wx, Wh, b, activation: str = "tanh") -> Tuple[np.ndarray, dict]:
     r"""One step of the RNN: :math:`h[t] = \tanh(x[t] W_x + h[t-1] W_h + b)`.
+
+    Book: eq. :eq:`ch2-rnn-step`.
 
     Parameters
     ----------
@@ -70,7 +74,8 @@ def rnn_step_forward(x, h_prev, Wx, Wh, b, activation: str = "tanh") -> Tuple[np
 
     a = x @ Wx + h_prev @ Wh + b                # (N, H)  pre-activation a[t]
     h = np.tanh(a) if activation == "tanh" else np.maximum(a, 0)  # (N, H)
-    cache = {"x": x, "h_prev": h_prev, "Wx": Wx, "Wh": Wh, "h": h, "activation": activation}
+    # The cache keeps its own h: editing the returned array must not change the gradients.
+    cache = {"x": x, "h_prev": h_prev, "Wx": Wx, "Wh": Wh, "h": h.copy(), "activation": activation}
     return h, cache
 
 
@@ -86,11 +91,14 @@ def rnn_step_backward(dh, cache) -> Tuple[np.ndarray, ...]:
 
     with :math:`f'(a) = 1 - h^2` for tanh and :math:`[a > 0]` for relu.
 
+    Book: eq. :eq:`ch3-da` and :eq:`ch3-dW` for one step.
+
     Parameters
     ----------
     dh : np.ndarray, (N, H)
         Upstream gradient dL/dh[t].
     cache : dict from :func:`rnn_step_forward`
+        Anything else raises ValueError naming ``cache``.
 
     Returns
     -------
@@ -100,6 +108,7 @@ def rnn_step_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     dWh : (H, H)
     db : (H,)
     """
+    check_cache(cache, _STEP_CACHE, "rnn_step_forward")
     x, h_prev, Wx, Wh, h = cache["x"], cache["h_prev"], cache["Wx"], cache["Wh"], cache["h"]
     check_float_array("dh", dh, "N, H", h.shape, h.dtype)
 
@@ -133,9 +142,13 @@ def rnn_forward(x, h0, Wx, Wh, b, activation: str = "tanh") -> Tuple[np.ndarray,
     matrix product ``x.reshape(T*N, D) @ Wx`` (one big BLAS call instead of T small ones),
     written straight into the output buffer, which the loop then completes in place.
 
+    Book: eq. :eq:`ch2-recurrence`, :eq:`ch2-rnn-step`.
+
     Parameters
     ----------
     x : np.ndarray, (T, N, D)
+        Time-major; T = 0 gives an empty h (0, N, H), and :func:`rnn_backward` then returns
+        zero gradients.
     h0 : np.ndarray, (N, H)
         Initial hidden state h[-1].
     Wx : (D, H), Wh : (H, H), b : (H,)
@@ -144,7 +157,7 @@ def rnn_forward(x, h0, Wx, Wh, b, activation: str = "tanh") -> Tuple[np.ndarray,
     Returns
     -------
     h : np.ndarray, (T, N, H)
-        All hidden states h[0], ..., h[T-1].
+        All hidden states h[0], ..., h[T-1]; the caller's own array (the cache holds a copy).
     cache : dict
         What :func:`rnn_backward` needs.
     """
@@ -152,7 +165,7 @@ def rnn_forward(x, h0, Wx, Wh, b, activation: str = "tanh") -> Tuple[np.ndarray,
     check_float_array("x", x, "T, N, D")
     T, N, D = x.shape
     H = _check_weights(x, Wx, Wh, b, D)
-    check_float_array("h0", h0, "N, H", (N, H), x.dtype)
+    check_initial_state("h0", h0, x, H)
 
     h = np.empty((T, N, H), dtype=x.dtype)
     np.matmul(x.reshape(T * N, D), Wx, out=h.reshape(T * N, H))   # x[t] @ Wx for every t
@@ -168,7 +181,7 @@ def rnn_forward(x, h0, Wx, Wh, b, activation: str = "tanh") -> Tuple[np.ndarray,
         else:
             np.maximum(a, 0, out=a)
         h_prev = a
-    cache = {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "h": h, "activation": activation}
+    cache = {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "h": h.copy(), "activation": activation}
     return h, cache
 
 
@@ -194,10 +207,13 @@ def rnn_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     matrix products over the stacked (T*N, .) arrays: one large BLAS call is much faster than
     T small ones, and the sum over t happens inside the product.
 
+    Book: eq. :eq:`ch3-dh`, :eq:`ch3-da`, :eq:`ch3-dW` (derived in :ref:`ch3-bptt`).
+
     Parameters
     ----------
     dh : np.ndarray, (T, N, H)
     cache : dict from :func:`rnn_forward`
+        Anything else raises ValueError naming ``cache``.
 
     Returns
     -------
@@ -207,6 +223,7 @@ def rnn_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     dWh : (H, H)
     db : (H,)
     """
+    check_cache(cache, _SEQ_CACHE, "rnn_forward")
     x, h0, Wx, Wh, h = cache["x"], cache["h0"], cache["Wx"], cache["Wh"], cache["h"]
     T, N, H = h.shape
     D = x.shape[2]
@@ -228,7 +245,7 @@ def rnn_backward(dh, cache) -> Tuple[np.ndarray, ...]:
     da2 = da.reshape(T * N, H)
     dx = (da2 @ Wx.T).reshape(T, N, D)          # da/dx[t] = Wx
     dWx = x.reshape(T * N, D).T @ da2           # sum_t x[t]^T da[t]
-    dWh = h0.T @ da[0]                          # h[t-1] for t = 0 is h0 ...
+    dWh = h0.T @ da[0] if T else np.zeros_like(Wh)  # h[t-1] for t = 0 is h0 ...
     if T > 1:                                   # ... and h[0..T-2] for the rest: no stacked copy
         dWh += h[:-1].reshape((T - 1) * N, H).T @ da[1:].reshape((T - 1) * N, H)
     db = da2.sum(axis=0)

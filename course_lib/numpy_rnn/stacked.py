@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import (check_activation, check_array, check_bool, check_cache, check_choice,
+                        check_float, check_float_array, check_int, check_seed)
 from .gru import gru_backward, gru_forward
 from .lstm import lstm_backward, lstm_forward
 from .rnn import rnn_backward, rnn_forward
@@ -58,14 +60,12 @@ __all__ = [
     "multilayer_param_names",
 ]
 
-# number of stacked gate blocks in Wx/Wh/b per cell kind
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+#: Number of stacked gate blocks G in Wx/Wh/b per cell kind (also used by convert.py).
+GATE_BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def _check_cell(cell):
-    if cell not in _GATES:
-        raise ValueError(f"cell: expected one of 'rnn', 'lstm', 'gru', got {cell!r}")
-    return cell
+    return check_choice(cell, "cell", tuple(GATE_BLOCKS))
 
 
 def multilayer_param_names(cell, num_layers=1, bidirectional=False):
@@ -85,24 +85,19 @@ def multilayer_param_names(cell, num_layers=1, bidirectional=False):
         instead of ``b``).
     """
     _check_cell(cell)
-    num_layers = _check_num_layers(num_layers)
+    num_layers = check_int(num_layers, "num_layers")
     biases = ("bx", "bh") if cell == "gru" else ("b",)
     names = []
     for layer in range(num_layers):
         for d in range(2 if bidirectional else 1):
-            sfx = _suffix(layer, d)
+            sfx = param_suffix(layer, d)
             names += [f"Wx{sfx}", f"Wh{sfx}"] + [f"{b}{sfx}" for b in biases]
     return names
 
 
-def _suffix(layer, direction):
+def param_suffix(layer, direction):
+    """The key suffix of layer ``layer``, direction ``direction`` (1 = reverse): ``_l1_reverse``."""
     return f"_l{layer}" + ("_reverse" if direction else "")
-
-
-def _check_num_layers(num_layers):
-    if isinstance(num_layers, bool) or not isinstance(num_layers, (int, np.integer)) or num_layers < 1:
-        raise ValueError(f"num_layers: expected a positive int, got {num_layers!r}")
-    return int(num_layers)
 
 
 def _infer_layout(params, num_layers, bidirectional):
@@ -116,21 +111,23 @@ def _infer_layout(params, num_layers, bidirectional):
         num_layers = 0
         while f"Wx_l{num_layers}" in params:
             num_layers += 1
-    num_layers = _check_num_layers(num_layers)
+    num_layers = check_int(num_layers, "num_layers")
     if bidirectional is None:
         bidirectional = "Wx_l0_reverse" in params
-    if not isinstance(bidirectional, (bool, np.bool_)):
-        raise ValueError(f"bidirectional: expected a bool, got {bidirectional!r}")
-    return num_layers, bool(bidirectional)
+    return num_layers, check_bool(bidirectional, "bidirectional")
 
 
-def _check_params(params, cell, num_layers, dirs, D, H, dtype=None):
-    """Every parameter present, of the expected shape and (if given) dtype."""
-    G = _GATES[cell]
+def check_params(params, cell, num_layers, dirs, D, H, dtype=None):
+    """Raise ValueError unless every parameter is present, of the expected shape and dtype.
+
+    ``params`` keyed as in the module docstring; ``dirs`` 1 or 2; D the input size of layer 0;
+    ``dtype=None`` accepts any float dtype.
+    """
+    G = GATE_BLOCKS[cell]
     for layer in range(num_layers):
         D_l = D if layer == 0 else dirs * H
         for d in range(dirs):
-            sfx = _suffix(layer, d)
+            sfx = param_suffix(layer, d)
             expected = {f"Wx{sfx}": ((D_l, G * H), f"(D_l, {G}H) = ({D_l}, {G * H})"),
                         f"Wh{sfx}": ((H, G * H), f"(H, {G}H) = ({H}, {G * H})")}
             for b in (("bx", "bh") if cell == "gru" else ("b",)):
@@ -139,10 +136,7 @@ def _check_params(params, cell, num_layers, dirs, D, H, dtype=None):
                 if key not in params:
                     raise ValueError(f"params: missing key {key!r} for cell={cell!r}, "
                                      f"num_layers={num_layers}, bidirectional={dirs == 2}")
-                value = params[key]
-                if not isinstance(value, np.ndarray):
-                    raise ValueError(f"params[{key!r}]: expected a numpy array, "
-                                     f"got {type(value).__name__}")
+                value = check_array(f"params[{key!r}]", params[key])
                 if value.shape != shape:
                     raise ValueError(f"params[{key!r}]: expected shape {text}, got {value.shape}")
                 if dtype is not None and value.dtype != dtype:
@@ -151,13 +145,7 @@ def _check_params(params, cell, num_layers, dirs, D, H, dtype=None):
 
 
 def _check_state(name, state, shape, dtype):
-    if not isinstance(state, np.ndarray):
-        raise ValueError(f"{name}: expected a numpy array of shape (L*dirs, N, H) = {shape}, "
-                         f"got {type(state).__name__}")
-    if state.shape != shape:
-        raise ValueError(f"{name}: expected shape (L*dirs, N, H) = {shape}, got {state.shape}")
-    if state.dtype != dtype:
-        raise ValueError(f"{name}: expected dtype {dtype} (the dtype of x), got {state.dtype}")
+    check_float_array(name, state, "L*dirs, N, H", shape, dtype)
 
 
 def init_multilayer_params(cell, input_size, hidden_size, num_layers=1, bidirectional=False,
@@ -183,12 +171,11 @@ def init_multilayer_params(cell, input_size, hidden_size, num_layers=1, bidirect
         Keys of :func:`multilayer_param_names`, shapes as in the module docstring.
     """
     _check_cell(cell)
-    for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name}: expected a positive int, got {v!r}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    dirs = 2 if bidirectional else 1
-    G, H = _GATES[cell], hidden_size
+    input_size = check_int(input_size, "input_size")
+    hidden_size = check_int(hidden_size, "hidden_size")
+    rng = check_seed(seed)
+    dirs = 2 if check_bool(bidirectional, "bidirectional") else 1
+    G, H = GATE_BLOCKS[cell], hidden_size
     k = 1.0 / np.sqrt(H)
     params = {}
     for name in multilayer_param_names(cell, num_layers, bidirectional):
@@ -216,9 +203,13 @@ def multilayer_forward(x, h0, params, cell="lstm", num_layers=None, bidirectiona
     ``h_n[k] = h[T-1]`` for the forward direction and ``h[0]`` of the output for
     the reverse one (as in torch).
 
+    Book: eq. :eq:`ch2-stacked` (stacking), :eq:`ch4-birnn` (bidirectional).
+
     Parameters
     ----------
     x : ndarray, (T, N, D)
+        T = 0 is allowed (as in the single-layer forwards): ``out`` is empty and the final
+        states are the initial ones.
     h0 : ndarray (L*dirs, N, H) or None
         Initial hidden states; None means zeros.
     params : dict
@@ -246,23 +237,16 @@ def multilayer_forward(x, h0, params, cell="lstm", num_layers=None, bidirectiona
     """
     _check_cell(cell)
     num_layers, bidirectional = _infer_layout(params, num_layers, bidirectional)
-    if not isinstance(x, np.ndarray) or x.ndim != 3:
-        raise ValueError(f"x: expected an array of shape (T, N, D), got "
-                         f"{getattr(x, 'shape', type(x).__name__)}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"x: expected a floating dtype, got {x.dtype}")
-    if cell == "rnn" and activation not in ("tanh", "relu"):
-        raise ValueError(f"activation: expected 'tanh' or 'relu', got {activation!r}")
+    check_float_array("x", x, "T, N, D")
+    if cell == "rnn":
+        check_activation(activation)
     T, N, D = x.shape
-    if T < 1 or N < 1:
-        raise ValueError(f"x: expected T >= 1 and N >= 1, got shape {x.shape}")
-    Wh0 = params.get("Wh_l0")
-    if not isinstance(Wh0, np.ndarray) or Wh0.ndim != 2:
-        raise ValueError("params['Wh_l0']: expected an array of shape (H, G*H), got "
-                         f"{getattr(Wh0, 'shape', type(Wh0).__name__)}")
+    Wh0 = check_float("params['Wh_l0']", params.get("Wh_l0"), x.dtype)
+    if Wh0.ndim != 2:
+        raise ValueError(f"params['Wh_l0']: expected shape (H, G*H), got {Wh0.shape}")
     H = Wh0.shape[0]
     dirs = 2 if bidirectional else 1
-    _check_params(params, cell, num_layers, dirs, D, H, x.dtype)
+    check_params(params, cell, num_layers, dirs, D, H, x.dtype)
     state_shape = (num_layers * dirs, N, H)
     if h0 is None:
         h0 = np.zeros(state_shape, dtype=x.dtype)
@@ -281,7 +265,7 @@ def multilayer_forward(x, h0, params, cell="lstm", num_layers=None, bidirectiona
     for layer in range(num_layers):
         outs = []
         for d in range(dirs):
-            k, sfx = layer * dirs + d, _suffix(layer, d)
+            k, sfx = layer * dirs + d, param_suffix(layer, d)
             # the reverse direction is the same cell run on the time-flipped sequence
             inp = layer_in if d == 0 else np.ascontiguousarray(layer_in[::-1])
             if cell == "rnn":
@@ -290,17 +274,25 @@ def multilayer_forward(x, h0, params, cell="lstm", num_layers=None, bidirectiona
             elif cell == "lstm":
                 h, c, run_cache = lstm_forward(inp, h0[k], c0[k], params[f"Wx{sfx}"],
                                                params[f"Wh{sfx}"], params[f"b{sfx}"])
-                c_n[k] = c[-1]
+                c_n[k] = c[-1] if T else c0[k]
             else:
                 h, run_cache = gru_forward(inp, h0[k], params[f"Wx{sfx}"], params[f"Wh{sfx}"],
                                            params[f"bx{sfx}"], params[f"bh{sfx}"])
-            h_n[k] = h[-1]                           # last step in the order this run went
+            h_n[k] = h[-1] if T else h0[k]          # last step in the order this run went
             runs.append(run_cache)
             outs.append(h if d == 0 else h[::-1])    # (T, N, H), aligned on t
         layer_in = outs[0] if dirs == 1 else np.concatenate(outs, axis=2)  # (T, N, dirs*H)
     cache = {"cell": cell, "num_layers": num_layers, "dirs": dirs, "shape": (T, N, D, H),
              "dtype": x.dtype, "runs": runs}
     return layer_in, h_n, c_n, cache
+
+
+def _add_final_state_grads(k, dh0, dc0, dh_n, dc_n):
+    """For T = 0 the final states are the initial ones, so their gradients pass straight on."""
+    if dh_n is not None:
+        dh0[k] += dh_n[k]
+    if dc_n is not None:
+        dc0[k] += dc_n[k]
 
 
 def multilayer_backward(dout, cache, dh_n=None, dc_n=None):
@@ -340,16 +332,12 @@ def multilayer_backward(dout, cache, dh_n=None, dc_n=None):
     grads : dict
         Same keys and shapes as ``params``.
     """
-    if not isinstance(cache, dict) or "runs" not in cache:
-        raise ValueError("cache: expected the cache returned by multilayer_forward")
+    check_cache(cache, ("cell", "num_layers", "dirs", "shape", "dtype", "runs"),
+                "multilayer_forward")
     cell, L, dirs = cache["cell"], cache["num_layers"], cache["dirs"]
     T, N, D, H = cache["shape"]
     dtype = cache["dtype"]
-    if not isinstance(dout, np.ndarray) or dout.shape != (T, N, dirs * H):
-        raise ValueError(f"dout: expected shape (T, N, dirs*H) = {(T, N, dirs * H)}, got "
-                         f"{getattr(dout, 'shape', type(dout).__name__)}")
-    if dout.dtype != dtype:
-        raise ValueError(f"dout: expected dtype {dtype} (the dtype of x), got {dout.dtype}")
+    check_float_array("dout", dout, "T, N, dirs*H", (T, N, dirs * H), dtype)
     state_shape = (L * dirs, N, H)
     if dh_n is not None:
         _check_state("dh_n", dh_n, state_shape, dtype)
@@ -365,11 +353,11 @@ def multilayer_backward(dout, cache, dh_n=None, dc_n=None):
     for layer in reversed(range(L)):
         d_layer_in = None
         for d in range(dirs):
-            k, sfx = layer * dirs + d, _suffix(layer, d)
+            k, sfx = layer * dirs + d, param_suffix(layer, d)
             dh = d_layer_out[:, :, d * H:(d + 1) * H]
             # a copy: we add dh_n into it, and the reverse run wants its own time order
             dh = np.array(dh if d == 0 else dh[::-1], dtype=dtype, order="C")  # (T, N, H)
-            if dh_n is not None:
+            if dh_n is not None and T:
                 dh[-1] += dh_n[k]                    # h_n[k] is the run's last step
             run_cache = cache["runs"][k]
             if cell == "rnn":
@@ -377,7 +365,7 @@ def multilayer_backward(dout, cache, dh_n=None, dc_n=None):
                 grads[f"b{sfx}"] = db
             elif cell == "lstm":
                 dc = None
-                if dc_n is not None:
+                if dc_n is not None and T:
                     dc = np.zeros_like(dh)
                     dc[-1] = dc_n[k]                 # c_n[k] is the run's last cell state
                 dx, dh0[k], dc0[k], dWx, dWh, db = lstm_backward(dh, run_cache, dc=dc)
@@ -386,6 +374,8 @@ def multilayer_backward(dout, cache, dh_n=None, dc_n=None):
                 dx, dh0[k], dWx, dWh, dbx, dbh = gru_backward(dh, run_cache)
                 grads[f"bx{sfx}"], grads[f"bh{sfx}"] = dbx, dbh
             grads[f"Wx{sfx}"], grads[f"Wh{sfx}"] = dWx, dWh
+            if not T:                                # no step: h_n[k] is h0[k], c_n[k] is c0[k]
+                _add_final_state_grads(k, dh0, dc0, dh_n, dc_n)
             if d == 1:
                 dx = dx[::-1]                        # back to the input's time order
             # both directions read the same input: their gradients add

@@ -7,7 +7,12 @@ Drop-ins for torch.nn (same arguments, parameter names, shapes and return values
 - sequence modules: :class:`RNN`, :class:`LSTM`, :class:`GRU` (stacked, bidirectional,
   batch_first, inter-layer dropout), with an eager, a TorchScript and a fused-backward time loop
   (:func:`set_backend`);
-- devices: :func:`default_device` (cuda, then mps, then cpu), :func:`synchronize`.
+- devices: :func:`default_device` (cuda, then mps, then cpu), :func:`resolve_device`,
+  :func:`synchronize`;
+- models (modules ``lm``, ``patterns``, ``masked``, all re-exported by ``models``), decoding
+  (``decoding``, :func:`sample`) and training (``training``: :class:`TrainConfig`,
+  :func:`train_lm`, :func:`train_epoch`, :func:`resume_training`, :func:`evaluate`,
+  checkpoints; ``python -m course_lib.torch_rnn.train`` is its command line).
 
 Conventions as everywhere in the course: time-major (T, N, D), row vectors
 ``h[t] = tanh(x[t] @ Wx + h[t-1] @ Wh + b)`` with ``Wx = weight_ih.T``, gates in torch.nn's
@@ -15,7 +20,7 @@ order (LSTM i, f, g, o; GRU r, z, n).
 """
 
 from .cells import GRUCell, LSTMCell, RNNCell, gru_cell, lstm_cell, rnn_cell
-from .device import available_devices, default_device, synchronize
+from .device import available_devices, default_device, resolve_device, synchronize
 from .modules import BACKENDS, GRU, LSTM, RNN, get_backend, set_backend
 
 __all__ = [
@@ -24,31 +29,17 @@ __all__ = [
     "default_device", "available_devices", "synchronize",
 ]
 
-# Models, training and sampling (models.py, train.py, sampling.py) are exported below.
+# Models, training and sampling. The command line (python -m course_lib.torch_rnn.train) is
+# train.py, which the package does not import; its library is training.py.
 from .models import (EncoderDecoder, MaskedRNN, RNNLM, SeqClassifier, SeqTagger, VecToSeq,
                      detach_hidden, lengths_to_mask, masked_cross_entropy, repackage_hidden)
 from .sampling import sample
-
-_TRAIN_EXPORTS = ("train_lm", "evaluate", "save_checkpoint", "load_checkpoint")
-
-
-def __getattr__(name):
-    # Lazy: train.py also runs as ``python -m course_lib.torch_rnn.train``, and importing it here
-    # eagerly makes runpy warn that the module was imported before being executed.
-    if name in _TRAIN_EXPORTS:
-        from . import train
-
-        return getattr(train, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    # Lists the lazy names too, so dir() and Sphinx's autodoc see them.
-    return sorted(set(globals()) | set(_TRAIN_EXPORTS))
-
+from .training import (TrainConfig, TrainState, evaluate, load_checkpoint, resume_training,
+                       save_checkpoint, train_epoch, train_lm)
 
 __all__ += [
     "RNNLM", "SeqClassifier", "VecToSeq", "SeqTagger", "EncoderDecoder", "MaskedRNN",
     "detach_hidden", "repackage_hidden", "lengths_to_mask", "masked_cross_entropy",
-    "sample", "train_lm", "evaluate", "save_checkpoint", "load_checkpoint",
+    "sample", "train_lm", "evaluate", "save_checkpoint", "load_checkpoint", "TrainConfig",
+    "TrainState", "train_epoch", "resume_training", "resolve_device",
 ]

@@ -21,6 +21,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ..validate import check_int
+
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "rnn_cell", "lstm_cell", "gru_cell"]
 
 
@@ -120,9 +122,8 @@ class _CellBase(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  device=None, dtype=None) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        input_size = check_int(input_size, "input_size")
+        hidden_size = check_int(hidden_size, "hidden_size")
         factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["default_device", "available_devices", "synchronize"]
+__all__ = ["default_device", "available_devices", "resolve_device", "synchronize"]
 
 
 def _mps_available() -> bool:
@@ -50,6 +50,21 @@ def default_device() -> torch.device:
     >>> model = LSTM(8, 16).to(default_device())
     """
     return available_devices()[0]
+
+
+def resolve_device(device=None) -> torch.device:
+    """The device a user asked for: ``None``/``'auto'`` -> :func:`default_device`, else
+    ``torch.device(device)`` ('cpu', 'cuda', 'cuda:1', 'mps' or a torch.device).
+
+    Raises ValueError naming ``device`` for anything torch cannot parse.
+    """
+    if device is None or device == "auto":
+        return default_device()
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda', 'cuda:0', 'mps' or a "
+                         f"torch.device, got {device!r} ({e})") from None
 
 
 def synchronize(device: torch.device | str | None = None) -> None:

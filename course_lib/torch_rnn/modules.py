@@ -19,30 +19,21 @@ queued without a host-device synchronisation.
 Three interchangeable back ends run step 2 (select with ``backend=`` or :func:`set_backend`):
 
 ``"eager"``
-    The readable reference: plain PyTorch, autograd records every step.
+    The readable reference (:mod:`course_lib.torch_rnn.loops`): plain PyTorch, autograd
+    records every step.
 ``"script"``
-    The same Python loop compiled with ``torch.jit.script``: identical operations, so bitwise
+    The same Python loops compiled with ``torch.jit.script``: identical operations, so bitwise
     identical outputs and states; TorchScript differentiates with its own formulas, so gradients
     agree with eager to the last bit or so (about 1e-16 in float64).
 ``"fused"``
-    A hand-written :class:`torch.autograd.Function` per layer and direction: the forward loop
-    runs without building a graph, the backward loop is BPTT written out (the same local
-    derivatives as the NumPy reference), and the recurrent weight gradient is one matmul over
-    all steps, ``dWh = sum_t h[t-1].T @ da[t]``. Equal to eager up to float rounding. It does not
-    support double backward, and the LSTM's backward runs once per forward (it reuses the
-    forward's buffers in place), so ``retain_graph=True`` needs ``"eager"``.
+    A hand-written :class:`torch.autograd.Function` per layer and direction
+    (:mod:`course_lib.torch_rnn.fused`): forward without a graph, BPTT written out in backward.
+    Equal to eager up to float rounding; first derivatives only, and the LSTM's backward runs
+    once per forward, so ``retain_graph=True`` needs ``"eager"``.
 
-    Training note: float32 training of the WikiText-2 language model
-    (benchmarks/bench_wikitext_lm.py: lr 20, 3 epochs) is chaotic. Moving every initial weight
-    by one ulp moves one run's test perplexity by 1-9%, so compare back ends over several
-    seeds. Over 8 seeds on a 2-core Intel Xeon the fused LSTM ended 1.7% *below*
-    torch.nn.LSTM (mean 375.1 against 381.6). On an AMD EPYC an earlier version of it ended
-    3.2% above, over 12 seeds. Along a whole 930-step fused run, its gradients stayed within
-    6.1e-7 (relative) of eager's, recomputed on the same weights and batch at every step. So
-    the spread is float32 round-off amplified by training, and its sign depends on the CPU.
+Speed and training measurements of the three (and of torch.nn) are in benchmarks/README.md.
 """
 
-import functools
 import math
 import warnings
 from typing import List, Optional, Tuple
@@ -50,6 +41,10 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..validate import check_int, check_number
+from .fused import GRUFused, LSTMFused, RNNFused
+from .loops import EAGER_LOOPS, gru_loop, lstm_loop, rnn_loop, scripted_loop
 
 __all__ = ["RNN", "LSTM", "GRU", "BACKENDS", "set_backend", "get_backend",
            "rnn_loop", "lstm_loop", "gru_loop"]
@@ -70,7 +65,7 @@ def set_backend(name: str) -> None:
     if name not in BACKENDS:
         raise ValueError(f"name: expected one of {BACKENDS}, got {name!r}")
     if name == "script":
-        _scripted("lstm")  # fail here, not in the middle of a training run
+        scripted_loop("lstm")  # fail here, not in the middle of a training run
     _default_backend = name
 
 
@@ -80,460 +75,10 @@ def get_backend() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Eager time loops. Written in the subset of Python that torch.jit.script accepts, so the
-# "script" back end compiles these very functions: one source for both.
-# ---------------------------------------------------------------------------------------------
-
-def rnn_loop(xw: Tensor, h: Tensor, w_hh: Tensor, relu: bool,
-             reverse: bool) -> Tuple[Tensor, Tensor]:
-    """Run ``h[t] = act(XW[t] + h[t-1] @ Wh)`` over all steps.
-
-    Parameters
-    ----------
-    xw : Tensor (T, N, H)     input projection ``x @ Wx + b`` of every step, both biases in it
-    h : Tensor (N, H)         initial state h[-1]
-    w_hh : Tensor (H, H)      ``weight_hh``, i.e. ``Wh.T``
-    relu : bool               relu instead of tanh
-    reverse : bool            run from t = T-1 down to 0 (the backward direction)
-
-    Returns
-    -------
-    out : Tensor (T, N, H)    h[t] for every t, in input order
-    h_last : Tensor (N, H)    the state after the last processed step
-    """
-    T = xw.size(0)
-    w_t = w_hh.t()                           # (H, H) = Wh
-    # unbind once: indexing xw[t] inside the loop would make autograd build a zero (T, N, H)
-    # gradient per step, O(T^2) work in backward.
-    xws = xw.unbind(0)                       # T x (N, H)
-    outputs: List[Tensor] = []
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        a = torch.addmm(xws[t], h, w_t)      # (N, H)
-        h = torch.relu(a) if relu else torch.tanh(a)
-        outputs.append(h)
-    out = torch.stack(outputs, 0)            # (T, N, H), processing order
-    if reverse:
-        out = out.flip(0)
-    return out, h
-
-
-def lstm_loop(xw: Tensor, h: Tensor, c: Tensor, w_hh: Tensor,
-              reverse: bool) -> Tuple[Tensor, Tensor, Tensor]:
-    """Run the LSTM recurrence over all steps, gates i, f, g, o.
-
-    ``a[t] = XW[t] + h[t-1] @ Wh`` (N, 4H); ``i, f, o = sigmoid(a_i, a_f, a_o)``,
-    ``g = tanh(a_g)``; ``c[t] = f * c[t-1] + i * g``; ``h[t] = o * tanh(c[t])``.
-
-    Parameters
-    ----------
-    xw : Tensor (T, N, 4H)    ``x @ Wx + b_ih + b_hh`` for every step
-    h, c : Tensor (N, H)      initial hidden and cell state
-    w_hh : Tensor (4H, H)     ``weight_hh``
-    reverse : bool            run from t = T-1 down to 0
-
-    Returns
-    -------
-    out : Tensor (T, N, H);  h_last, c_last : Tensor (N, H)
-    """
-    T = xw.size(0)
-    w_t = w_hh.t()                           # (H, 4H) = Wh
-    xws = xw.unbind(0)                       # T x (N, 4H), see rnn_loop
-    outputs: List[Tensor] = []
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        a = torch.addmm(xws[t], h, w_t)      # (N, 4H)
-        a_i, a_f, a_g, a_o = a.chunk(4, 1)   # (N, H) each
-        i = torch.sigmoid(a_i)
-        f = torch.sigmoid(a_f)
-        g = torch.tanh(a_g)
-        o = torch.sigmoid(a_o)
-        c = f * c + i * g
-        h = o * torch.tanh(c)
-        outputs.append(h)
-    out = torch.stack(outputs, 0)            # (T, N, H)
-    if reverse:
-        out = out.flip(0)
-    return out, h, c
-
-
-def gru_loop(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor],
-             reverse: bool) -> Tuple[Tensor, Tensor]:
-    """Run the GRU recurrence with torch.nn.GRU's equations, gates r, z, n.
-
-    ``ah[t] = h[t-1] @ Wh + b_hh`` (N, 3H); ``r = sigmoid(XW_r + ah_r)``,
-    ``z = sigmoid(XW_z + ah_z)``, ``n = tanh(XW_n + r * ah_n)``,
-    ``h[t] = (1 - z) * n + z * h[t-1]``. ``b_hh`` stays in the loop because ``b_hn`` is
-    multiplied by r.
-
-    Parameters
-    ----------
-    xw : Tensor (T, N, 3H)    ``x @ Wx + b_ih`` for every step
-    h : Tensor (N, H)         initial state
-    w_hh : Tensor (3H, H)     ``weight_hh``
-    b_hh : Tensor (3H,) or None
-    reverse : bool            run from t = T-1 down to 0
-
-    Returns
-    -------
-    out : Tensor (T, N, H);  h_last : Tensor (N, H)
-    """
-    T = xw.size(0)
-    w_t = w_hh.t()                           # (H, 3H) = Wh
-    xws = xw.unbind(0)                       # T x (N, 3H), see rnn_loop
-    outputs: List[Tensor] = []
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        if b_hh is None:
-            ah = torch.mm(h, w_t)            # (N, 3H)
-        else:
-            ah = torch.addmm(b_hh, h, w_t)
-        ax_r, ax_z, ax_n = xws[t].chunk(3, 1)  # (N, H) each
-        ah_r, ah_z, ah_n = ah.chunk(3, 1)
-        r = torch.sigmoid(ax_r + ah_r)
-        z = torch.sigmoid(ax_z + ah_z)
-        n = torch.tanh(ax_n + r * ah_n)
-        h = (1 - z) * n + z * h
-        outputs.append(h)
-    out = torch.stack(outputs, 0)            # (T, N, H)
-    if reverse:
-        out = out.flip(0)
-    return out, h
-
-
-_EAGER = {"rnn": rnn_loop, "lstm": lstm_loop, "gru": gru_loop}
-_SCRIPTED: dict = {}
-
-
-def _scripted(kind: str):
-    """The torch.jit.script-ed twin of an eager loop, compiled once per process on first use."""
-    if kind not in _SCRIPTED:
-        script = getattr(getattr(torch, "jit", None), "script", None)
-        if script is None:
-            raise RuntimeError("backend 'script' needs torch.jit.script, which this torch "
-                               f"{torch.__version__} lacks; use backend='fused' or 'eager'")
-        with warnings.catch_warnings():
-            # torch >= 2.9 deprecates jit.script in favour of torch.compile; the scripted loop
-            # still compiles in milliseconds and offline, which torch.compile does not.
-            warnings.simplefilter("ignore")
-            _SCRIPTED[kind] = script(_EAGER[kind])
-    return _SCRIPTED[kind]
-
-
-# ---------------------------------------------------------------------------------------------
-# Fused back end: forward without a graph, BPTT written out in backward.
-# ---------------------------------------------------------------------------------------------
-
-def _first_order_only(backward):
-    """Refuse ``create_graph=True``: the hand-written backward is not itself differentiable,
-    and silently returning constants would give wrong second derivatives."""
-
-    @functools.wraps(backward)
-    def wrapper(ctx, *grads):
-        if torch.is_grad_enabled():
-            raise RuntimeError("backend='fused' computes first derivatives only; for "
-                               "create_graph=True (double backward) use backend='eager'")
-        return backward(ctx, *grads)
-
-    return wrapper
-
-
-class _RNNFused(torch.autograd.Function):
-    """``rnn_loop`` with a hand-written backward: ``da[t] = dh[t] * act'(a[t])``,
-    ``dh[t-1] = da[t] @ weight_hh``, ``dWh.T = sum_t da[t].T @ h[t-1]``."""
-
-    @staticmethod
-    def forward(ctx, xw: Tensor, h0: Tensor, w_hh: Tensor, relu: bool, reverse: bool):
-        T, N, H = xw.shape
-        w_t = w_hh.t()
-        hs = xw.new_empty((T + 1, N, H))     # hs[s] = state before processing step s
-        hs[0] = h0
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            a = torch.addmm(xw[t], hs[s], w_t)
-            if relu:
-                torch.clamp(a, min=0, out=hs[s + 1])
-            else:
-                torch.tanh(a, out=hs[s + 1])
-        ctx.save_for_backward(w_hh)
-        ctx.hs, ctx.relu, ctx.reverse = hs, relu, reverse
-        out = hs[1:].flip(0) if reverse else hs[1:].clone()
-        return out, hs[T].clone()
-
-    @staticmethod
-    @_first_order_only
-    def backward(ctx, dout: Tensor, dh_last: Tensor):
-        (w_hh,) = ctx.saved_tensors
-        hs, relu, reverse = ctx.hs, ctx.relu, ctx.reverse
-        T, N, H = dout.shape
-        # act'(a[t]) for all steps at once, from the stored outputs: relu' = [h > 0],
-        # tanh' = 1 - h^2.
-        k = (hs[1:] > 0).to(dout.dtype) if relu else 1 - hs[1:] * hs[1:]  # (T, N, H)
-        da_all = dout.new_empty((T, N, H))   # processing order
-        dh = dh_last
-        for s in range(T - 1, -1, -1):
-            t = T - 1 - s if reverse else s
-            dh = dh + dout[t]                # from the output at t and from step t+1
-            da = torch.mul(dh, k[s], out=da_all[s])
-            dh = torch.mm(da, w_hh)          # (N, H)
-        dw_hh = None
-        if ctx.needs_input_grad[2]:
-            dw_hh = da_all.reshape(T * N, H).t() @ hs[:T].reshape(T * N, H)
-        dxw = da_all.flip(0) if reverse else da_all
-        ctx.hs = None
-        return dxw, dh, dw_hh, None, None
-
-
-def _lstm_fused_forward_loop(gates: List[Tensor], w_t: Tensor, hs: List[Tensor], cs: Tensor,
-                             tcs: Tensor) -> None:
-    """The forward time loop of :class:`_LSTMFused`, in place in preallocated buffers.
-
-    gates : T x (N, 4H) in processing order, each holding ``x[t] @ Wx + b`` on entry and the
-    gate values i, f, g, o (after their nonlinearities) on exit; w_t : (H, 4H) = Wh,
-    contiguous; hs : T+1 x (N, H), hs[0] the initial state, hs[s+1] receives the state after
-    processing step s; cs : (T+1, N, H) likewise, cs[0] set; tcs : (T, N, H) receives
-    tanh(c[t]). Eight small operations per step, on views made once by unbind: indexing inside
-    the loop costs about as much as the small arithmetic it feeds.
-    """
-    T = len(gates)
-    H = cs.size(2)
-    c_l, tc_l = cs.unbind(0), tcs.unbind(0)
-    for s in range(T):
-        a = gates[s]
-        # In place: the matmul accumulates into the step's input projection (beta = 1) and
-        # the nonlinearities overwrite their own pre-activations, so no step copies (N, 4H).
-        a.addmm_(hs[s], w_t)
-        g = a[:, 2 * H:3 * H]
-        torch.tanh(g, out=g)
-        torch.sigmoid(a[:, :2 * H], out=a[:, :2 * H])
-        torch.sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])
-        c = c_l[s + 1]
-        torch.mul(a[:, H:2 * H], c_l[s], out=c)
-        c.addcmul_(a[:, :H], g)
-        torch.tanh(c, out=tc_l[s])
-        torch.mul(a[:, 3 * H:], tc_l[s], out=hs[s + 1])
-
-
-def _lstm_fused_backward_loop(dhs: List[Tensor], dh_last: Tensor, dc: Tensor, w_hh: Tensor,
-                              k_c: Tensor, f: Tensor, ka: Tensor) -> Tensor:
-    """The backward time loop of :class:`_LSTMFused`; returns dc[-1].
-
-    dhs : T x (N, H) in processing order, each holding ``dout[t]`` on entry and the total
-    ``dh[t]`` on exit; k_c, f : (T, N, H); ka : (T, N, 4H), holding the local derivatives
-    k_i, k_f, k_g, k_o on entry and da = (da_i, da_f, da_g, da_o) on exit (in place).
-    Per step: ``dh = dout[t] + da[t+1] @ Wh.T`` (one matmul, in place),
-    ``dc = dc * f[t+1] + dh * k_c``, ``da_{i,f,g} = dc * k_{i,f,g}``, ``da_o = dh * k_o``.
-    """
-    T = ka.size(0)
-    N = dc.size(0)
-    H = dc.size(1)
-    ka4 = ka.view(T, N, 4, H)
-    da_l, k3_l, ko_l = ka.unbind(0), ka4[:, :, :3].unbind(0), ka4[:, :, 3].unbind(0)
-    kc_l, f_l = k_c.unbind(0), f.unbind(0)
-    # In-place addmm_, never a plain addmm: TorchScript splits the latter into mm + add, which
-    # rounds differently from the Python loop (and costs one more kernel).
-    for s in range(T - 1, -1, -1):
-        dh = dhs[s]
-        if s == T - 1:
-            dh.add_(dh_last)
-        else:
-            dh.addmm_(da_l[s + 1], w_hh)     # (N, 4H) @ (4H, H)
-        dc = torch.addcmul(dc, dh, kc_l[s])
-        torch.mul(dc.unsqueeze(1), k3_l[s], out=k3_l[s])
-        torch.mul(dh, ko_l[s], out=ko_l[s])
-        dc = dc * f_l[s]
-    return dc
-
-
-_FUSED_LOOPS: dict = {}
-
-
-def _fused_loops():
-    """The LSTM's fused time loops, torch.jit.script-ed once per process where torch has it.
-
-    The scripted loops run the very same operations (bitwise-identical results, tested) with
-    less per-operation interpreter overhead: 1-4% off a forward + backward at T=64, N=32, H=256
-    on a 2-core CPU (benchmarks/bench_torch_rnn.py --backends fused,fused-python). Where
-    torch.jit.script is missing or fails, the Python ones.
-    """
-    if not _FUSED_LOOPS:
-        python_loops = (_lstm_fused_forward_loop, _lstm_fused_backward_loop)
-        loops = python_loops
-        script = getattr(getattr(torch, "jit", None), "script", None)
-        if script is not None:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")      # jit.script's deprecation notice
-                    loops = tuple(script(fn) for fn in python_loops)
-            except Exception:  # a torch whose TorchScript cannot compile them: stay in Python
-                loops = python_loops
-        _FUSED_LOOPS["lstm"] = loops
-    return _FUSED_LOOPS["lstm"]
-
-
-class _LSTMFused(torch.autograd.Function):
-    """One LSTM layer and direction, input projection included, with a hand-written backward.
-
-    Forward: ``A = x @ Wx + b`` for all T steps in one matmul, then the time loop
-    :func:`_lstm_fused_forward_loop` adds ``h[t-1] @ Wh`` and applies the gates in place.
-    Backward (the NumPy reference's local derivatives): every local derivative that does not
-    depend on the recurrence, e.g. ``g * i (1 - i)`` for ``da_i = dc * g * i (1 - i)``, is
-    computed for all T steps at once, which leaves :func:`_lstm_fused_backward_loop` with five
-    small operations and one matmul per step; the weight gradients are then one matmul each
-    over all steps: ``dWx = sum_t x[t].T @ da[t]``, ``dWh = sum_t h[t-1].T @ da[t]``,
-    ``db = sum_t da[t]``, ``dx[t] = da[t] @ Wx.T``. Both loops are scripted where torch allows
-    (:func:`_fused_loops`).
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
-                b: Optional[Tensor], reverse: bool):
-        T, N, D = x.shape
-        H = w_hh.size(1)
-        x2 = x.reshape(T * N, D)
-        # The gate buffer, owned here: the loop overwrites it step by step with the gate
-        # values i, f, g, o, which backward reuses.
-        acts = (x2 @ w_ih.t() if b is None else torch.addmm(b, x2, w_ih.t())).view(T, N, 4 * H)
-        # A contiguous (H, 4H) copy of Wh, made once: on an Intel CPU BLAS ran the per-step
-        # product on it faster than on the transposed view (on an AMD EPYC: the same, in noise).
-        w_t = w_hh.t().contiguous()
-        out = x.new_empty((T, N, H))         # time order; the loop writes h[t] straight in
-        cs = x.new_empty((T + 1, N, H))      # processing order: cs[s] = c before step s
-        tcs = x.new_empty((T, N, H))         # tanh(c), processing order, reused by backward
-        cs[0] = c0
-        gates, hs = list(acts.unbind(0)), list(out.unbind(0))
-        if reverse:                          # processing order
-            gates, hs = gates[::-1], hs[::-1]
-        forward_loop, _ = _fused_loops()
-        forward_loop(gates, w_t, [h0] + hs, cs, tcs)
-        ctx.save_for_backward(x, h0, w_ih, w_hh, out)
-        ctx.has_bias = b is not None
-        ctx.cs, ctx.tcs, ctx.acts, ctx.reverse = cs, tcs, acts, reverse
-        return out, hs[-1].clone(), cs[T].clone()
-
-    @staticmethod
-    @_first_order_only
-    def backward(ctx, dout: Tensor, dh_last: Tensor, dc_last: Tensor):
-        if ctx.acts is None:
-            raise RuntimeError("backend='fused': the LSTM's backward reuses its forward buffers "
-                               "and runs once per forward; for retain_graph=True use "
-                               "backend='eager'")
-        x, h0, w_ih, w_hh, out = ctx.saved_tensors
-        cs, tcs, acts, reverse = ctx.cs, ctx.tcs, ctx.acts, ctx.reverse
-        ctx.cs = ctx.tcs = ctx.acts = None
-        T, N, H = dout.shape
-        D = x.size(2)
-        # Everything up to the loop in processing order. The forward's buffers are dead after
-        # this backward, so they take the local derivatives and then da in place: fresh
-        # memory of this size costs a page fault per 4 KiB, more than the arithmetic.
-        h = out.flip(0) if reverse else out
-        ka = acts.flip(0) if reverse else acts          # (T, N, 4H): i, f, g, o
-        i, f, g, o = ka.chunk(4, 2)                     # (T, N, H) each
-        # Local derivatives for all steps at once, in as few passes over (T, N, H) as the
-        # formulas allow. With h = o tanh(c), sigmoid' = s (1 - s), tanh' = 1 - tanh^2:
-        k_c = torch.addcmul(o, h, tcs, value=-1, out=tcs)  # dh -> dc: o (1 - tanh^2 c)
-        torch.addcmul(h, h, o, value=-1, out=o)         # k_o, dh -> da_o: tanh(c) o (1 - o)
-        ig = i * g
-        torch.addcmul(i, ig, g, value=-1, out=g)        # k_g, dc -> da_g: i (1 - g^2)
-        torch.addcmul(ig, ig, i, value=-1, out=i)       # k_i, dc -> da_i: g i (1 - i)
-        f_keep = ig.copy_(f)                 # the loop needs f; its slot takes k_f
-        torch.addcmul(f, f, f, value=-1, out=f).mul_(cs[:T])  # k_f, dc -> da_f: c[t-1] f (1 - f)
-        # A private copy: the loop adds into it in place.
-        dhs = dout.flip(0) if reverse else dout.clone(memory_format=torch.contiguous_format)
-        _, backward_loop = _fused_loops()
-        dc = backward_loop(list(dhs.unbind(0)), dh_last, dc_last, w_hh, k_c, f_keep, ka)
-        da_all = ka                                     # (T, N, 4H), processing order
-        need = ctx.needs_input_grad
-        dh0 = torch.mm(da_all[0], w_hh) if need[1] else None  # (N, 4H) @ (4H, H)
-        dw_hh = None
-        if need[4]:
-            # dWh = sum_s da[s].T @ h_prev[s], with h_prev = (h0, h[0], ..., h[T-2]) in
-            # processing order: the first term on its own, the rest one matmul.
-            dw_hh = torch.addmm(da_all[0].t() @ h0, da_all[1:].reshape(-1, 4 * H).t(),
-                                h[:-1].reshape(-1, H))  # (4H, H)
-        if reverse:
-            da_all = da_all.flip(0)          # back to time order, to pair with x
-        da2 = da_all.reshape(T * N, 4 * H)
-        dx = (da2 @ w_ih).view(T, N, D) if need[0] else None          # (TN, 4H) @ (4H, D)
-        dw_ih = da2.t() @ x.reshape(T * N, D) if need[3] else None   # (4H, D)
-        db = da2.sum(0) if ctx.has_bias and need[5] else None
-        return dx, dh0, dc if need[2] else None, dw_ih, dw_hh, db, None
-
-
-class _GRUFused(torch.autograd.Function):
-    """``gru_loop`` with a hand-written backward; local derivatives precomputed for all steps,
-    as in :class:`_LSTMFused`."""
-
-    @staticmethod
-    def forward(ctx, xw: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Optional[Tensor],
-                reverse: bool):
-        T, N, G = xw.shape
-        H = G // 3
-        w_t = w_hh.t()
-        hs = xw.new_empty((T + 1, N, H))
-        rzn = xw.new_empty((T, N, G))        # r, z, n after their nonlinearities
-        ahs = xw.new_empty((T, N, G))        # h @ Wh + b_hh; its n part is multiplied by r
-        hs[0] = h0
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            ah = ahs[s]
-            if b_hh is None:
-                torch.mm(hs[s], w_t, out=ah)
-            else:
-                torch.addmm(b_hh, hs[s], w_t, out=ah)
-            ax = xw[t]
-            v = rzn[s]
-            torch.add(ax[:, :2 * H], ah[:, :2 * H], out=v[:, :2 * H])
-            torch.sigmoid(v[:, :2 * H], out=v[:, :2 * H])
-            r, z, n = v.chunk(3, 1)
-            # tanh on a contiguous temporary, then copied into the strided n block (see LSTM).
-            n.copy_(torch.tanh(torch.addcmul(ax[:, 2 * H:], r, ah[:, 2 * H:])))
-            torch.lerp(n, hs[s], z, out=hs[s + 1])       # (1 - z) * n + z * h
-        ctx.save_for_backward(w_hh)
-        ctx.has_bias = b_hh is not None
-        ctx.hs, ctx.rzn, ctx.ahs, ctx.reverse = hs, rzn, ahs, reverse
-        out = hs[1:].flip(0) if reverse else hs[1:].clone()
-        return out, hs[T].clone()
-
-    @staticmethod
-    @_first_order_only
-    def backward(ctx, dout: Tensor, dh_last: Tensor):
-        (w_hh,) = ctx.saved_tensors
-        hs, rzn, ahs, reverse = ctx.hs, ctx.rzn, ctx.ahs, ctx.reverse
-        T, N, H = dout.shape
-        G = 3 * H
-        r, z, n = rzn.chunk(3, 2)                        # (T, N, H) each
-        k_n = (1 - z) * (1 - n * n)                      # dh -> da_n, through n = tanh(.)
-        k_r = ahs[..., 2 * H:] * r * (1 - r)             # da_n -> da_r, through r * ah_n
-        k_z = (hs[:T] - n) * z * (1 - z)                 # dh -> da_z
-        dah_all = dout.new_empty((T, N, G))              # d(h @ Wh + b_hh), processing order
-        dah3 = dah_all.view(T, N, 3, H)
-        dan_all = dout.new_empty((T, N, H))              # d(pre-activation of n)
-        dh = dh_last
-        for s in range(T - 1, -1, -1):
-            t = T - 1 - s if reverse else s
-            dh = dh + dout[t]
-            dan = torch.mul(dh, k_n[s], out=dan_all[s])
-            torch.mul(dan, k_r[s], out=dah3[s, :, 0])    # da_r (same for x and h parts)
-            torch.mul(dh, k_z[s], out=dah3[s, :, 1])     # da_z
-            torch.mul(dan, r[s], out=dah3[s, :, 2])      # d ah_n = da_n * r
-            dh = torch.addmm(dh * z[s], dah_all[s], w_hh)  # (N, H)
-        dw_hh = db_hh = None
-        if ctx.needs_input_grad[2]:
-            dw_hh = dah_all.reshape(T * N, G).t() @ hs[:T].reshape(T * N, H)
-        if ctx.has_bias and ctx.needs_input_grad[3]:
-            db_hh = dah_all.sum((0, 1))
-        dax_all = torch.cat((dah_all[..., :2 * H], dan_all), 2)  # d(x @ Wx + b_ih)
-        dxw = dax_all.flip(0) if reverse else dax_all
-        ctx.hs = ctx.rzn = ctx.ahs = None
-        return dxw, dh, dw_hh, db_hh, None
-
-
-# ---------------------------------------------------------------------------------------------
 # Modules
 # ---------------------------------------------------------------------------------------------
 
-class _RNNBase(nn.Module):
+class RNNBase(nn.Module):
     """Parameters, checks and the layer/direction loop shared by RNN, LSTM and GRU."""
 
     _gates = 1
@@ -544,13 +89,10 @@ class _RNNBase(nn.Module):
                  bidirectional: bool = False, device=None, dtype=None,
                  backend: Optional[str] = None) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-                or not 0 <= dropout <= 1:
-            raise ValueError(f"dropout: expected a number in [0, 1], got {dropout!r}")
+        input_size = check_int(input_size, "input_size")
+        hidden_size = check_int(hidden_size, "hidden_size")
+        num_layers = check_int(num_layers, "num_layers")
+        dropout = check_number(dropout, "dropout", 0, 1)
         if dropout > 0 and num_layers == 1:
             # Same warning as torch.nn: the dropout sits between layers only.
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
@@ -697,18 +239,18 @@ class _RNNBase(nn.Module):
             b = b_ih + b_hh
         if backend == "fused" and self._kind == "lstm":
             # Both steps in one autograd.Function, which owns the (T, N, 4H) buffer.
-            out, h, c = _LSTMFused.apply(x, states[0], states[1], w_ih, w_hh, b, reverse)
+            out, h, c = LSTMFused.apply(x, states[0], states[1], w_ih, w_hh, b, reverse)
             return out, [h, c]
         x2 = x.reshape(T * N, D_in)
         xw = (x2 @ w_ih.t() if b is None else torch.addmm(b, x2, w_ih.t())).view(T, N, -1)
         # Step 2: the recurrence.
         if backend == "fused":
             if self._kind == "gru":
-                out, h = _GRUFused.apply(xw, states[0], w_hh, b_hh, reverse)
+                out, h = GRUFused.apply(xw, states[0], w_hh, b_hh, reverse)
                 return out, [h]
-            out, h = _RNNFused.apply(xw, states[0], w_hh, self.nonlinearity == "relu", reverse)
+            out, h = RNNFused.apply(xw, states[0], w_hh, self.nonlinearity == "relu", reverse)
             return out, [h]
-        loop = _scripted(self._kind) if backend == "script" else _EAGER[self._kind]
+        loop = scripted_loop(self._kind) if backend == "script" else EAGER_LOOPS[self._kind]
         if self._kind == "lstm":
             out, h, c = loop(xw, states[0], states[1], w_hh, reverse)
             return out, [h, c]
@@ -755,7 +297,7 @@ class _RNNBase(nn.Module):
         return output, h_n[0]
 
 
-class RNN(_RNNBase):
+class RNN(RNNBase):
     """Multi-layer Elman RNN, a drop-in for :class:`torch.nn.RNN`.
 
     Each layer computes ``h[t] = tanh(x[t] @ Wx + h[t-1] @ Wh + b)`` (or relu), with
@@ -800,7 +342,7 @@ class RNN(_RNNBase):
                          device=device, dtype=dtype, backend=backend)
 
 
-class LSTM(_RNNBase):
+class LSTM(RNNBase):
     """Multi-layer LSTM, a drop-in for :class:`torch.nn.LSTM` (without ``proj_size``).
 
     Each layer computes, gates stacked i, f, g, o:
@@ -834,7 +376,7 @@ class LSTM(_RNNBase):
                          dropout, bidirectional, device=device, dtype=dtype, backend=backend)
 
 
-class GRU(_RNNBase):
+class GRU(RNNBase):
     """Multi-layer GRU with torch.nn.GRU's exact equations, a drop-in for :class:`torch.nn.GRU`.
 
     Each layer computes, gates stacked r, z, n:

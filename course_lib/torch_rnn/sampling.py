@@ -4,9 +4,9 @@ The prefix is read to set the hidden state; then each new token is drawn from th
 next-token distribution, sharpened or flattened by a temperature ``tau`` and optionally
 restricted to the ``k`` most likely tokens, and fed back as the next input::
 
-    p(w | h[t]) = softmax(logits[t] / tau)            tau -> 0: argmax; tau = 1: the model
+    p(w | h[t]) = softmax(z[t] / tau)                 tau -> 0: argmax; tau = 1: the model
     w[t+1] ~ p  restricted to top-k, renormalised
-    logits[t+1], h[t+1] = model(w[t+1], h[t])
+    z[t+1], h[t+1] = model(w[t+1], h[t])              logits z[t] (N, V)
 
 Draws come from a private ``torch.Generator`` seeded with ``seed``: the same seed gives the
 same text, and the global random state is left untouched.
@@ -14,13 +14,14 @@ same text, and the global random state is left untouched.
 
 from __future__ import annotations
 
-import math
 from typing import List, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from .models import _make_generator, _pick_next
+from ..validate import check_int, check_number
+from .decoding import make_generator, pick_next
+from .device import resolve_device
 
 __all__ = ["sample"]
 
@@ -57,13 +58,9 @@ def sample(model: nn.Module, vocab, prefix: Union[str, Sequence[str]], n: int,
         The ``n`` generated tokens only (not the prefix): a str joined at the vocabulary's
         level when ``prefix`` is a str, else the token list.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n: expected an int >= 0, got {n!r}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-            or not math.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature: expected a finite float >= 0 (0 = greedy), got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k: expected None or an int >= 1, got {top_k!r}")
+    check_int(n, "n", 0)
+    check_number(temperature, "temperature", 0)  # 0 = greedy
+    check_int(top_k, "top_k", optional=True)
     if not hasattr(vocab, "encode") or not hasattr(vocab, "itos"):
         raise ValueError(f"vocab: expected a course_lib.data.Vocabulary, got {type(vocab).__name__}")
     as_text = isinstance(prefix, str)
@@ -76,11 +73,9 @@ def sample(model: nn.Module, vocab, prefix: Union[str, Sequence[str]], n: int,
             raise ValueError("prefix: expected at least one token (the vocabulary has no <eos> to start from)")
         ids = [vocab.stoi[start]]
     if device is not None:
-        from .train import resolve_device
-
         model.to(resolve_device(device))
     dev = next(model.parameters()).device
-    gen = _make_generator(seed)
+    gen = make_generator(seed)
     was_training = model.training
     model.eval()
     out: List[int] = []
@@ -89,7 +84,7 @@ def sample(model: nn.Module, vocab, prefix: Union[str, Sequence[str]], n: int,
         x = torch.tensor(ids, dtype=torch.long, device=dev).unsqueeze(1)  # (P, 1)
         logits, hidden = model(x, hidden)  # (P, 1, V)
         for _ in range(n):
-            tok = _pick_next(logits[-1], temperature == 0, float(temperature) or 1.0, top_k, gen)  # (1,)
+            tok = pick_next(logits[-1], temperature == 0, float(temperature) or 1.0, top_k, gen)  # (1,)
             out.append(int(tok))
             logits, hidden = model(tok.view(1, 1), hidden)  # (1, 1, V)
     finally:
