@@ -41,7 +41,11 @@ course_lib.data.word_tokens course_lib.gradcheck course_lib.gradcheck.GradCheckR
 course_lib.gradcheck.GradCheckRow course_lib.gradcheck.check_gradients
 course_lib.gradcheck.numerical_gradient course_lib.gradcheck.rel_error course_lib.grading
 course_lib.grading.Score course_lib.grading.ps1 course_lib.grading.ps2 course_lib.grading.ps3
-course_lib.grading.ps4 course_lib.grading.ps5 course_lib.grading.release course_lib.metrics
+course_lib.grading.ps4 course_lib.grading.ps5 course_lib.autograde.release course_lib.metrics
+course_lib.grading.diagnose course_lib.grading.diagnose.report course_lib.grading.report
+course_lib.data.vocab.Vocabulary course_lib.validate course_lib.validate.check_bool
+course_lib.validate.check_cache course_lib.validate.check_choice course_lib.validate.check_int
+course_lib.validate.check_number course_lib.validate.check_seed
 course_lib.metrics.bits_per_character course_lib.metrics.mean_nll course_lib.metrics.perplexity
 course_lib.metrics.perplexity_from_nll course_lib.ngram course_lib.ngram.NGramLM
 course_lib.ngram.markdown_table course_lib.ngram.perplexity_table

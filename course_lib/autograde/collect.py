@@ -364,7 +364,7 @@ def choose_notebooks(sub: Submission, expected: list) -> tuple:
     return chosen, choices, notes
 
 
-def _release_sources(infos: list) -> dict:
+def release_sources(infos: list) -> dict:
     """notebook -> {grade_id: the release's source of each answer cell}."""
     return {i.name: {c["name"]: c["source"].strip() for c in i.source_cells if c["solution"]}
             for i in infos}
@@ -438,7 +438,7 @@ def collect_one(course: Course, assignment: str, student: str, sub: Submission,
     Returns (CollectRow, list of Choice, CollectedStudent).
     """
     expected = [i.name for i in infos]
-    answers = _release_sources(infos)
+    answers = release_sources(infos)
     chosen, choices, notes = choose_notebooks(sub, expected)
     notes = sub.notes + notes
     dest = _fresh_dest(course, student, assignment)

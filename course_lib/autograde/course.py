@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def _skip_slow_optional_imports() -> None:
+def skip_slow_optional_imports() -> None:
     # jsonschema's optional IRI format checker compiles a large grammar at import time
     # (~2.5 s); nbformat never validates IRI formats, so the course never needs it. Every
     # sandbox worker imports nbformat, so this is most of a submission's start-up cost.
     sys.modules.setdefault("rfc3987_syntax", None)
 
 
-_skip_slow_optional_imports()
+skip_slow_optional_imports()
 
 #: The course directory of this repository (``autograder/`` beside ``course_lib/``).
 DEFAULT_COURSE_DIR = Path(__file__).resolve().parents[2] / "autograder"

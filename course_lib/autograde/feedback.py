@@ -284,14 +284,14 @@ def _finish_student(course: Course, assignment: str, student: str, infos: list) 
 
 
 def _row(course: Course, gb, assignment: str, student: str, infos: list, pages: list):
-    from .collect import _release_sources, attempted
+    from .collect import release_sources, attempted
 
     try:
         sub = gb.find_submission(assignment, student)
         score = max(0.0, float(sub.score) - float(sub.late_submission_penalty or 0.0))
     except Exception:
         return FeedbackRow(student, None, sum(i.max_score for i in infos), "not graded", pages)
-    answers = _release_sources(infos)
+    answers = release_sources(infos)
     changed = []
     for info in infos:
         p = course.submitted_dir(student, assignment) / f"{info.name}.ipynb"

@@ -15,7 +15,7 @@ import time
 TRUNCATED_NOTE = "\n... [output truncated by the autograder] ...\n"
 
 
-def _make_client_class():
+def make_client_class():
     from nbclient import NotebookClient
     from nbformat import NotebookNode
 
@@ -75,7 +75,7 @@ def _make_client_class():
     return LimitedClient
 
 
-def _make_km_class():
+def make_km_class():
     from queue import Empty
 
     from jupyter_client.asynchronous import AsyncKernelClient
@@ -144,7 +144,7 @@ async def start_kernel(workdir: str, home: str, limits, jail: list, env: dict, u
     ``jail`` is the command that runs the jail (``[python, jail.py]``) and ``limits`` the
     submission's :class:`~.protocol.Limits`.
     """
-    KM = _make_km_class()
+    KM = make_km_class()
     km = KM(kernel_name="python3")
     km.connection_file = os.path.join(home, "kernel.json")
     prefix = list(jail) + ["--memory-mb", str(limits.memory_mb), "--nproc", str(limits.nproc),

@@ -30,10 +30,10 @@ import time
 
 from . import isolation, kernel, sanitize  # noqa: F401  (all loaded before the chroot)
 from .checker import ChannelClosed, recv_frame, send_frame
-from .course import _skip_slow_optional_imports
+from .course import skip_slow_optional_imports
 from .protocol import NotebookRun, SandboxJob, Status, WorkerResult
 
-_skip_slow_optional_imports()
+skip_slow_optional_imports()
 
 NOT_RUN = "NotRun"
 
@@ -179,7 +179,7 @@ def _is_test(cell) -> bool:
 
 
 def _make_client(nb, km, workdir: str, limits):
-    Client = kernel._make_client_class()
+    Client = kernel.make_client_class()
     t = int(limits.cell_timeout)
     client = Client(nb, km=km, timeout=t, startup_timeout=60, interrupt_on_timeout=True,
                     allow_errors=True, shutdown_kernel="immediate", record_timing=False,
