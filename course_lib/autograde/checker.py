@@ -91,7 +91,6 @@ class Channel:
         self.max_reply_bytes = max_reply_bytes
         self.deadline = math.inf  # of the test cell being run
         self.closed = ""
-        self._rng_sent = None
         self.calls = 0
         self.handles = 0  # objects the sandbox keeps for us since the last reset
 
@@ -135,13 +134,10 @@ class Channel:
         payload = {"target": target, "args": encoder.encode([list(a) for a in args] if many
                                                             else list(args)),
                    "kwargs": encoder.encode(dict(kwargs)), "map": many}
-        # the sandbox starts from the checker's RNG state whenever the checker moved it (a
-        # manual_seed before a model is built), and otherwise goes on from its own; the
-        # sandbox's state never comes back: the student cannot steer the checker's draws
-        rng = _rng_state()
-        if not _same_rng(rng, self._rng_sent):
-            payload["rng"] = encoder.encode(rng)
-            self._rng_sent = rng
+        # every call starts from the checker's RNG state (a manual_seed before building a
+        # model must give the same weights twice, as in the notebook); the sandbox's state
+        # never comes back: the student cannot steer the checker's own draws
+        payload["rng"] = encoder.encode(_rng_state())
         reply = self.request(payload, timeout)
         if not reply.get("ok"):
             err = reply.get("error") if isinstance(reply.get("error"), dict) else {}
@@ -237,15 +233,6 @@ def _rng_state() -> dict:
     if torch is not None:
         out["torch"] = torch.get_rng_state().numpy()
     return out
-
-
-def _same_rng(a, b) -> bool:
-    if a is None or b is None:
-        return False
-    same_np = a["np"][0] == b["np"][0] and np.array_equal(a["np"][1], b["np"][1]) \
-        and a["np"][2:] == b["np"][2:]
-    ta, tb = a.get("torch"), b.get("torch")
-    return same_np and (ta is None) == (tb is None) and (ta is None or np.array_equal(ta, tb))
 
 
 # -- running one test cell ----------------------------------------------------------------

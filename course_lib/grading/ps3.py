@@ -126,7 +126,12 @@ def check_clip_grad_norm(score: Score, weight: float, fn, seed: int, dtype: str 
                              g, e, {"grads": g, "max_norm": 1.0})
 
     def check_small():
-        _, _, got, exp = run(0.01, "list", 10.0)
+        norm, norm_ref, got, exp = run(0.01, "list", 10.0)
+        # doing nothing leaves them alone too: the part counts only with the right norm
+        if norm is None or np.ndim(norm) != 0:
+            raise AssertionError(f"clip_grad_norm: should return the global norm (a number), got {norm!r}")
+        assert_close("clip_grad_norm", "the returned norm (norm < max_norm)", np.float64(norm),
+                     np.float64(norm_ref), None, check_dtype=False)
         for k, (g, e) in enumerate(zip(got, exp)):
             assert_close("clip_grad_norm", f"grads[{k}] (norm < max_norm: unchanged)", g, e,
                          {"grads": g, "max_norm": 10.0})
