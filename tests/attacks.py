@@ -122,15 +122,18 @@ for _pat in _pats:
     for _p in glob.glob(_pat, recursive=True)[:200]:
         try:
             _t = open(_p, encoding='utf-8', errors='replace').read()
-            if 'BEGIN HIDDEN TESTS' in _t:
+            if 'BEGIN HIDDEN' + ' TESTS' in _t:  # split: this cell's own notebook is searched too
                 _found.append(_p)
         except OSError:
             pass
-print('HIDDEN FOUND' if _found else 'no hidden tests visible', _found[:3])
 try:
-    print('history:', get_ipython().history_manager.input_hist_raw[-3:])
+    _hist = chr(10).join(get_ipython().history_manager.input_hist_raw)
 except Exception:
-    pass
+    _hist = ''
+if 'BEGIN HIDDEN' + ' TESTS' in _hist:
+    _found.append('the kernel history')
+# the verdicts are built at run time: this source itself is in the notebook and its history
+print(('HIDDEN' + ' FOUND') if _found else ('no hidden' + ' tests visible'), _found[:3])
 """
 
 THREAD_REWRITES = """

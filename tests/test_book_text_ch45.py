@@ -36,7 +36,13 @@ def display_math(page: str) -> dict[str, str]:
 
 
 def run_page(page: str) -> tuple[dict, dict]:
-    """Execute every code cell of the page in one namespace; return (namespace, glued values)."""
+    """Execute every code cell of the page in one namespace; return (namespace, glued values).
+
+    A page may set process-wide state (the torch_rnn back end, torch's thread count): it is put
+    back afterwards so that the tests that run later in this process see the defaults."""
+    import torch
+    from course_lib.torch_rnn import get_backend, set_backend
+    backend, threads = get_backend(), torch.get_num_threads()
     glued: dict = {}
     real_glue = myst_nb.glue
     myst_nb.glue = lambda name, value, display=True: glued.__setitem__(name, value)
@@ -47,6 +53,8 @@ def run_page(page: str) -> tuple[dict, dict]:
                 exec(compile(cell.source, f"{page}.md", "exec"), ns)
     finally:
         myst_nb.glue = real_glue
+        set_backend(backend)
+        torch.set_num_threads(threads)
         import matplotlib.pyplot as plt
         plt.close("all")
     return ns, glued

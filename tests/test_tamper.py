@@ -218,3 +218,27 @@ def test_copying_the_instructors_solution_is_flagged_not_rescored(tampered, assi
            if ln.startswith("copied-solution ")]
     assert row and "identical to the instructor's solutions" in row[0]
     assert _total(tampered["scores"][assignment]["copied-solution"]) == _max(tampered, assignment)
+
+
+def test_export_gives_each_lost_problem_the_checkers_diagnosis(tampered, tmp_path):
+    """grades_problems.csv carries the diagnosis printed under the test cell, for item analysis."""
+    import csv
+
+    dest = tmp_path / "grades.csv"
+    rc, out = H.run_cli("--course-dir", tampered["course"], "export", "--csv", dest)
+    assert rc == 0, out
+    rows = list(csv.DictReader(open(dest.with_name("grades_problems.csv"), encoding="utf-8")))
+    assert rows and all("diagnosis" in r for r in rows)
+    assert not [r for r in rows if r["student_id"] == "solution" and r["diagnosis"]]
+    diagnosed = [r for r in rows if r["diagnosis"]]
+    assert diagnosed, "no planted bug got a diagnosis in the export"
+    for r in diagnosed:
+        assert float(r["score"]) < float(r["max_score"]), r
+        nb = H.autograded(tampered["course"], r["assignment"], r["student_id"])
+        printed = "".join(o.get("text", "") for o in _test_cells(nb)[r["problem"]].outputs)
+        flat = " ".join(printed.split())
+        parts = r["diagnosis"].split(" | ")
+        if r["diagnosis"].endswith("…"):  # cut to the CSV's field length
+            parts = parts[:-1]
+        for part in parts:
+            assert part in flat, (r, printed)

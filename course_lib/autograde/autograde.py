@@ -568,8 +568,14 @@ class Autograder:
             res.exec_s += run.exec_s
             res.startup_s += run.startup_s
             res.flags += ng.disagreements
-            res.notebooks[info.name] = {"scores": ng.scores, "status": ng.status.value,
-                                        "reason": ng.reason, "notes": list(run.notes)}
+            verdicts = outcome.checker.notebooks.get(info.name, ())
+            res.notebooks[info.name] = {
+                "scores": ng.scores, "status": ng.status.value, "reason": ng.reason,
+                "notes": list(run.notes),
+                # what the export's per-problem CSV shows, as printed under the test cell
+                # (a cell whose checks fail alike on several inputs prints one diagnosis each)
+                "diagnoses": {v.grade_id: list(dict.fromkeys(v.diagnoses)) for v in verdicts
+                              if v.diagnoses}}
             if ng.status != Status.OK:
                 statuses.append(ng.status.value)
             if ng.reason:

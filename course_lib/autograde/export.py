@@ -17,6 +17,7 @@ test cell, for item analysis (which test the class failed); it is not for the LM
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,7 @@ FORMATS = ("nbgrader", "canvas", "moodle")
 GRADE_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name",
                  "email", "raw_score", "late_submission_penalty", "score", "max_score"]
 PROBLEM_COLUMNS = ["assignment", "student_id", "notebook", "problem", "score", "max_score",
-                   "auto_score", "manual_score", "needs_manual_grade"]
+                   "auto_score", "manual_score", "needs_manual_grade", "diagnosis"]
 
 
 @dataclass
@@ -101,6 +102,31 @@ def collect_grades(gb, names: list) -> tuple:
     return grade_rows, problem_rows
 
 
+def add_diagnoses(course: Course, problem_rows: list) -> None:
+    """Fill each problem row's ``diagnosis``: the checker's, as printed under the test cell.
+
+    Read from each autograded submission's side car; different diagnoses of one test cell are
+    joined by `` | `` on one line, blank where the cell earned its points or has none.
+    """
+    from .autograde import SIDE_CAR
+
+    cache = {}
+    for r in problem_rows:
+        key = (r["assignment"], r["student_id"])
+        if key not in cache:
+            try:
+                side = json.loads((course.autograded_dir(r["student_id"], r["assignment"])
+                                   / SIDE_CAR).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                side = {}
+            cache[key] = side.get("notebooks", {})
+        found = cache[key].get(r["notebook"], {}).get("diagnoses", {})
+        found = found.get(r["problem"], []) if isinstance(found, dict) else []
+        # one line per row: the diagnoses' own line breaks become spaces, " | " parts them
+        r["diagnosis"] = " | ".join(" ".join(str(d).split()) for d in found
+                                    if isinstance(d, str))
+
+
 def _write(path: Path, cols: list, rows: list) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
@@ -154,6 +180,7 @@ def export_lms(course: Course, csv_path: Path, fmt: str, names: list, roster=Non
     notes = [f"graded but not on the roster (not in the {fmt} file): "
              + ", ".join(printable(s, 40) for s in sorted(set(scores) - placed))] \
         if set(scores) - placed else []
+    add_diagnoses(course, problem_rows)
     _write(problems_path(csv_path), PROBLEM_COLUMNS, problem_rows)
     rows = [{"assignment": name, "student_id": s.student_id, "score": scores.get(s.student_id),
              "max_score": max_score} for s in ros.students]
@@ -184,6 +211,7 @@ def export_csv(course: Course, csv_path, assignments=None, fmt: str = "nbgrader"
     if fmt != "nbgrader":
         return export_lms(course, csv_path, fmt, names, roster, lms_column)
     _write(csv_path, GRADE_COLUMNS, grade_rows)
+    add_diagnoses(course, problem_rows)
     _write(problems_path(csv_path), PROBLEM_COLUMNS, problem_rows)
     rows = [{"assignment": r["assignment"], "student_id": r["student_id"],
              "score": None if r["score"] == "" else r["score"], "max_score": r["max_score"]}
