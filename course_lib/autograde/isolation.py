@@ -151,6 +151,12 @@ def build_root(root: str, needed: list, masked: list, tmp_mb: int, lib_files: di
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
     system = _system(root)
     done = [f"ro:{p}" for p in system]
+    # the private /tmp goes in before the environment: a venv that lives under /tmp (a
+    # checkout cloned there) is bound on top of it, not hidden beneath it
+    for path, size in (("/tmp", tmp_mb), ("/var/tmp", 16)):
+        os.makedirs(_place(root, path), exist_ok=True)
+        mount("tmpfs", _place(root, path), "tmpfs", MS_NOSUID | MS_NODEV,
+              f"size={size}m,mode=1777")
     for path in sorted(set(needed)):
         inside = any(path == d or path.startswith(d + "/") for d in system + done)
         if os.path.isdir(path) and not inside:
@@ -165,10 +171,6 @@ def build_root(root: str, needed: list, masked: list, tmp_mb: int, lib_files: di
     _devices(root)
     os.makedirs(_place(root, "/proc"))
     mount("proc", _place(root, "/proc"), "proc", MS_NOSUID | MS_NODEV, None)
-    for path, size in (("/tmp", tmp_mb), ("/var/tmp", 16)):
-        os.makedirs(_place(root, path), exist_ok=True)
-        mount("tmpfs", _place(root, path), "tmpfs", MS_NOSUID | MS_NODEV,
-              f"size={size}m,mode=1777")
     _write_opt(root, lib_files, jail_source)
     mount("none", root, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
     os.chroot(root)
