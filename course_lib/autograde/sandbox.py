@@ -424,6 +424,31 @@ async def _one_notebook(spec, job, files, paths, started, sock) -> NotebookRun:
                        claims=claims, reached=tuple(run.reached))
 
 
+async def _close(started, sock) -> None:
+    """Shut down a kernel started for no notebook, and say goodbye to the checker."""
+    if started is not None:
+        try:
+            await started[0].shutdown_kernel(now=True)
+        except Exception:
+            pass
+    if sock is not None:
+        try:
+            send_frame(sock, {"op": "bye"})
+            sock.close()
+        except OSError:
+            pass
+
+
+def _timings(t_begin: float, t_ready: float) -> dict:
+    """Wall and CPU seconds of this worker: set-up, the notebooks, its own and its kernels' CPU."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"setup_s": t_ready - t_begin, "run_s": time.monotonic() - t_ready,
+            "worker_cpu_s": own.ru_utime + own.ru_stime,
+            "kernel_cpu_s": kids.ru_utime + kids.ru_stime}
+
+
 async def _worker(jobdir: str) -> int:
     t_begin = time.monotonic()
     jobdir = os.path.abspath(jobdir)
@@ -467,25 +492,9 @@ async def _worker(jobdir: str) -> int:
                                   "reason": runs[spec.name].reason})
             except OSError:
                 pass
-    if started is not None:
-        try:
-            await started[0].shutdown_kernel(now=True)
-        except Exception:
-            pass
-    if sock is not None:
-        try:
-            send_frame(sock, {"op": "bye"})
-            sock.close()
-        except OSError:
-            pass
-    import resource
-
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    timings = {"setup_s": t_ready - t_begin, "run_s": time.monotonic() - t_ready,
-               "worker_cpu_s": own.ru_utime + own.ru_stime,
-               "kernel_cpu_s": kids.ru_utime + kids.ru_stime}
+    await _close(started, sock)
     result_fh.write(WorkerResult(notebooks=runs, protections=tuple(active), errors=errors,
-                                 timings=timings).to_json())
+                                 timings=_timings(t_begin, t_ready)).to_json())
     result_fh.close()
     return 0
 

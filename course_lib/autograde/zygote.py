@@ -69,6 +69,50 @@ def _child(jobdir: str, ns: bool, role: str) -> int:
     return os.waitstatus_to_exitcode(status) if status else 0
 
 
+def _reap(children: dict, out) -> None:
+    """Report ``DONE job rc`` for every child that has exited (after a SIGCHLD)."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        job = children.pop(pid, None)
+        if job is not None:
+            out.write(f"DONE {job} {os.waitstatus_to_exitcode(status)}\n")
+            out.flush()
+
+
+def _kill(children: dict, job=None) -> None:
+    """SIGKILL the process group of ``job``'s child (every child when ``job`` is None)."""
+    for pid, name in list(children.items()):
+        if job is None or name == job:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _command(parts: list, children: dict, pipe: tuple, role: str) -> None:
+    """One line from the parent: ``RUN job jobdir ns`` forks a child, ``KILL job`` kills it."""
+    if parts[0] == "RUN" and len(parts) == 4:
+        job, jobdir, ns = parts[1], parts[2], parts[3] == "1"
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in pipe:
+                os.close(fd)
+            try:
+                rc = _child(jobdir, ns, role)
+            except BaseException:  # noqa: BLE001
+                rc = 72
+            os._exit(rc if isinstance(rc, int) else 0)
+        children[pid] = job
+    elif parts[0] == "KILL" and len(parts) == 2:
+        _kill(children, parts[1])
+
+
 def serve(role: str = "sandbox", preload: str = "") -> int:
     """The zygote's loop (runs in its own process); ``role`` is what its children run."""
     if role == "checker":
@@ -82,7 +126,7 @@ def serve(role: str = "sandbox", preload: str = "") -> int:
         import nbformat  # noqa: F401
 
     children = {}  # pid -> job id
-    rfd, wfd = os.pipe()
+    rfd, wfd = os.pipe()  # SIGCHLD writes a byte here, so select wakes for exits too
     os.set_blocking(wfd, False)
     signal.signal(signal.SIGCHLD, lambda *a: os.write(wfd, b"x"))
     out = sys.stdout
@@ -97,50 +141,17 @@ def serve(role: str = "sandbox", preload: str = "") -> int:
             continue
         if rfd in ready:
             os.read(rfd, 4096)
-            while children:
-                try:
-                    pid, status = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
-                job = children.pop(pid, None)
-                if job is not None:
-                    out.write(f"DONE {job} {os.waitstatus_to_exitcode(status)}\n")
-                    out.flush()
+            _reap(children, out)
         if stdin in ready:
             chunk = os.read(stdin.fileno(), 65536)
-            if not chunk:
-                for pid in list(children):
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+            if not chunk:  # the parent is gone: so are its jobs
+                _kill(children)
                 return 0
             buf += chunk
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
-                parts = line.decode("utf-8", "surrogateescape").split(" ")
-                if parts[0] == "RUN" and len(parts) == 4:
-                    job, jobdir, ns = parts[1], parts[2], parts[3] == "1"
-                    pid = os.fork()
-                    if pid == 0:
-                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                        os.close(rfd)
-                        os.close(wfd)
-                        try:
-                            rc = _child(jobdir, ns, role)
-                        except BaseException:  # noqa: BLE001
-                            rc = 72
-                        os._exit(rc if isinstance(rc, int) else 0)
-                    children[pid] = job
-                elif parts[0] == "KILL" and len(parts) == 2:
-                    for pid, job in children.items():
-                        if job == parts[1]:
-                            try:
-                                os.killpg(pid, signal.SIGKILL)
-                            except OSError:
-                                pass
+                _command(line.decode("utf-8", "surrogateescape").split(" "), children,
+                         (rfd, wfd), role)
 
 
 class Zygote:
