@@ -38,9 +38,6 @@ _WIDE = "formulas wider than the column, cut behind a scrollbar: "
 CLIPPED_TODAY: dict[tuple[str, int], str] = {
     ("book/ch1_language_models", DESKTOP): _WIDE + "eq. (1)",
     ("book/ch3_bptt", DESKTOP): _WIDE + "2 in the solution of an in-text exercise",
-    ("book/ch4_design_patterns", DESKTOP): _WIDE + "eqs. (29), (30), (32)",
-    ("book/ch4_encoder_decoder", DESKTOP): _WIDE + "eq. (33)",
-    ("book/ch5_lstm", DESKTOP): _WIDE + "eq. (42)",
     ("book/api", DESKTOP): _WIDE + "10 in course_lib's docstrings",
     ("book/intro", PHONE): _WIDE + "2 unnumbered",
     ("book/ch1_language_models", PHONE): _WIDE + "eqs. (1), (2), (3), (5), (6)",
