@@ -24,7 +24,9 @@ CHILD = textwrap.dedent("""
     isolation.build_root(root, [sys.prefix, env], [], 8, {{"lib/x.py": "X = 1"}}, "# jail")
     print("env:", open(os.path.join(env, "marker.txt")).read())
     print("secret visible:", os.path.exists(secret))
-    open("/tmp/scratch", "w").write("ok")
+    with open("/tmp/scratch", "w") as fh:  # the private /tmp stays the student's to write
+        fh.write("ok")
+    print("tmp writable:", open("/tmp/scratch").read() == "ok")
     try:
         open(os.path.join(env, "new.txt"), "w")
         print("env writable: True")
@@ -51,3 +53,4 @@ def test_an_environment_under_tmp_is_bound_over_the_private_tmp(tmp_path_factory
     assert "env: the environment" in out.stdout
     assert "secret visible: False" in out.stdout
     assert "env writable: False" in out.stdout
+    assert "tmp writable: True" in out.stdout
