@@ -5,14 +5,16 @@ buggy and broken mixed, no infinite loops so that waiting on time limits does no
 overhead) are collected once, graded by the local pool (``Autograder.run``, jobs=2), then
 regraded (``force``) on a LocalCluster of 2 worker processes x 1 thread
 (``cluster.grade_on_cluster``): both hold 2 submissions at once. The cluster's start is timed
-apart from its grading. Every gradebook write is timed (one writer, SQLite).
+apart from its grading. Every gradebook write is timed (one writer, SQLite), and the write's
+cost is then measured in a gradebook filled with ``--rows`` more submissions (default 5,000),
+since a write gets slower as the gradebook grows.
 
 Prints submissions/min of both, their ratio, the cluster's overhead per submission (the slot
 time per submission, wall x slots / n, of the cluster minus that of the pool; target
 <= 0.3 s), the per-task cost of dask alone (no-op tasks with the same payload), and a paper
 projection for 10,000 submissions on 8 workers x 16 cores from those figures.
 
-    PATH=.venv/bin:$PATH .venv/bin/python benchmarks/bench_cluster.py [--n 200]
+    PATH=.venv/bin:$PATH .venv/bin/python benchmarks/bench_cluster.py [--n 200] [--rows 5000]
 """
 
 from __future__ import annotations
@@ -53,9 +55,11 @@ def make_course(tmp: Path, n: int):
     subs = load_fixtures()
     shutil.copytree(FIX / "course", tmp / "course")
     subs.write_submissions(tmp / "incoming", mix(subs, n))
-    subprocess.run([sys.executable, "-m", "course_lib.autograde", "--course-dir",
-                    str(tmp / "course"), "collect", "tiny", str(tmp / "incoming")],
-                   check=True, capture_output=True)
+    got = subprocess.run([sys.executable, "-m", "course_lib.autograde", "--course-dir",
+                          str(tmp / "course"), "collect", "tiny", str(tmp / "incoming")],
+                         capture_output=True, text=True)
+    if got.returncode not in (0, 1):  # 1: some submission was unreadable (the corrupt kind)
+        raise SystemExit(f"collect failed (exit {got.returncode}): {got.stderr[-2000:]}")
     return Course(tmp / "course")
 
 
@@ -94,7 +98,7 @@ def dask_round_trip(payload: str, n: int) -> tuple:
         return (time.perf_counter() - t) / n, (time.process_time() - cpu) / n
 
 
-def run(n: int) -> dict:
+def run(n: int, rows: int) -> dict:
     from course_lib.autograde.autograde import Limits
     from course_lib.autograde.cluster import Autograder, grade_on_cluster
 
@@ -110,46 +114,75 @@ def run(n: int) -> dict:
         same = [(r.student, r.score) for r in pool["results"]] == \
             [(r.student, r.score) for r in dask["results"]]
         payload = ag.prepare(force=True)[0][0].to_json()
-    return {"n": n, "pool_s": pool["wall_s"], "dask_s": dask["wall_s"], "start_s": start_s,
+        growth = write_growth(course, ag, rows)
+    return {"growth": growth, "n": n, "pool_s": pool["wall_s"], "dask_s": dask["wall_s"], "start_s": start_s,
             "writes": writes, "same": same, "integrity": pool["integrity"] + dask["integrity"],
             "workers": dask["workers"], "task_bytes": len(payload),
             "dask_task": dask_round_trip(payload, n)}
 
 
-def write_fit(writes: list) -> tuple:
-    """(median write, seconds more per write for every submission already in the gradebook),
-    a least-squares line through the writes after the first (which opens the database)."""
-    w = writes[1:]
-    slope = statistics.linear_regression(range(len(w)), w).slope if len(w) > 2 else 0.0
-    return statistics.median(w), max(0.0, slope)
+def write_growth(course, ag, rows: int) -> list:
+    """[(rows already in the gradebook, median seconds of one submission's grade write)].
+
+    Fills the gradebook with ``rows`` synthetic submissions through the same ``write_grades``
+    that records every real one, timing the last 50 writes before each checkpoint.
+    """
+    from course_lib.autograde.scoring import NotebookGrade, write_grades
+
+    grades = [NotebookGrade(name=i.name, scores={g: 0.0 for g in i.grade_cells})
+              for i in ag.infos()]
+    marks = (rows // 5, rows)
+    out, done, last = [], 0, []
+    with course.gradebook() as gb:
+        for mark in marks:
+            while done < mark:
+                t = time.perf_counter()
+                write_grades(gb, "tiny", f"filler-{done:06d}", grades)
+                last = (last + [time.perf_counter() - t])[-50:]
+                done += 1
+            out.append((done, statistics.median(last)))
+    return out
+
+
+def write_fit(growth: list) -> tuple:
+    """(write seconds at the first checkpoint, seconds more per row already in the gradebook),
+    the line through the first and last checkpoints."""
+    (r0, w0), (r1, w1) = growth[0], growth[-1]
+    return w0, max(0.0, (w1 - w0) / (r1 - r0)) if r1 > r0 else 0.0
 
 
 def projection(m: dict, subs: int = 10_000, slots: int = 8 * 16) -> list:
     """Lines of the paper projection for ``subs`` submissions on ``slots`` grading slots."""
     per = m["dask_s"] * SLOTS / m["n"]  # slot-seconds per submission on the cluster
-    med, slope = write_fit(m["writes"])
-    w_end = med + slope * (subs - len(m["writes"]) / 2)  # one write at `subs` submissions
+    w0, slope = write_fit(m["growth"])
+    w_mean = w0 + slope * subs / 2  # the average write while the gradebook fills to `subs`
+    w_end = w0 + slope * subs
     rate = slots / per  # submissions/s the cluster produces
-    busy = rate * w_end
+    busy = rate * w_mean
     wall_t, cpu_t = m["dask_task"]
+    grading, writing = subs * per / slots, subs * w_mean
+    (r1, w1) = m["growth"][-1]
     return [
         f"per submission (measured on the cluster, slot-seconds): {per:.2f} s; one gradebook "
-        f"write: median {med * 1e3:.0f} ms, growing {slope * 1e6:.1f} us per row already there",
-        f"{subs} submissions on {slots} slots: {subs * per / slots / 60:.1f} min of grading "
-        f"(if a 16-core worker grades 16 at the speed of one slot here), "
-        f"{subs * w_end / 60:.1f} min of gradebook writes: wall ~"
-        f"{max(subs * per / slots, subs * w_end) / 60:.1f} min + the workers' start",
+        f"write: {statistics.median(m['writes']) * 1e3:.0f} ms in this run's regrade (rows that "
+        f"exist; notebook and side car included); a new submission's grades "
+        f"{w0 * 1e3:.1f} ms at {m['growth'][0][0]} rows, {w1 * 1e3:.1f} ms at {r1} rows "
+        f"({slope * 1e6:.2f} us more per row)",
+        f"{subs} submissions on {slots} slots: {grading / 60:.1f} min of grading (if a 16-core "
+        f"worker grades 16 at the speed of one slot here), {writing / 60:.1f} min of gradebook "
+        f"writes (one at a time, {w_end * 1e3:.0f} ms each at the end): wall ~"
+        f"{max(grading, writing) / 60:.1f} min + the workers' start",
         f"scheduler: {rate:.1f} tasks/s x {cpu_t * 1e3:.1f} ms CPU per task (client + "
         f"scheduler, measured; {wall_t * 1e3:.1f} ms wall) = {rate * cpu_t:.1%} of one core",
-        f"gradebook: {rate:.1f} writes/s needed; one write at {subs} submissions: "
-        f"{w_end * 1e3:.0f} ms -> the single writer is busy {busy:.0%} of the time: "
-        + ("one SQLite writer is enough" if busy < 0.5 else "the writer limits the run"),
-        f"the single writer saturates at ~{per / w_end:.0f} slots ({per / med:.0f} on today's "
-        "write time); past half of that, several writers are needed: nbgrader's gradebook on "
-        "PostgreSQL (db_url), which SQLite's one-writer lock does not allow; "
-        + (f"on {slots} slots that point comes at ~{subs_at(med, slope, per, slots):,} "
-           "submissions in one gradebook" if slope > 0 else
-           "the write time did not grow with the gradebook in this run"),
+        f"gradebook: {rate:.1f} writes/s arrive, one writer takes {1 / w_mean:.0f}/s -> busy "
+        f"{busy:.0%} of the time: " + ("one SQLite writer keeps up" if busy < 0.5 else
+                                      "the single writer, not the cluster, limits the run"),
+        f"one writer keeps up (busy under 50%) up to ~{0.5 * per / w_mean:.0f} slots; beyond "
+        "that, recording must be spread over several writers, which SQLite's one-writer lock "
+        "does not allow: nbgrader's gradebook on PostgreSQL (db_url)"
+        + (f"; on {slots} slots a gradebook reaches that point at "
+           f"~{subs_at(w0, slope, per, slots):,} submissions" if slope > 0 and
+           subs_at(w0, slope, per, slots) > 0 else f"; on {slots} slots: from the start"),
     ]
 
 
@@ -162,10 +195,12 @@ def subs_at(med: float, slope: float, per: float, slots: int) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200, help="submissions (default 200)")
+    ap.add_argument("--rows", type=int, default=5000,
+                    help="gradebook rows the write cost is measured up to (default 5000)")
     args = ap.parse_args(argv)
     if args.n < 10:
         raise SystemExit("--n: expected at least 10 submissions")
-    m = run(args.n)
+    m = run(args.n, max(args.rows, 250))
     rp, rd = 60 * m["n"] / m["pool_s"], 60 * m["n"] / m["dask_s"]
     over = (m["dask_s"] - m["pool_s"]) * SLOTS / m["n"]
     print(f"{m['n']} submissions, {SLOTS} at once; same scores: {m['same']}; "

@@ -11,9 +11,10 @@ import pytest
 
 from course_lib.autograde import wire
 from course_lib.autograde.checker import _mirror, free_names, score_of, split_hidden
-from course_lib.autograde.protocol import (CellVerdict, CheckerResult, Limits, NotebookSpec,
-                                           SourceCell, Status, SubmissionOutcome,
-                                           SubmissionTask, SubmittedFile, WorkerResult)
+from course_lib.autograde.protocol import (CellVerdict, CheckerResult, GradingRecord, Limits,
+                                           NotebookSpec, NotebookSummary, SourceCell, Status,
+                                           SubmissionOutcome, SubmissionTask, SubmittedFile,
+                                           WorkerResult)
 
 
 def test_plain_data_round_trips_with_types_and_dtypes():
@@ -139,3 +140,18 @@ def test_records_round_trip_through_json():
     assert Status("grader-failed").is_grader_failure
     with pytest.raises(ValueError, match="cell_timeout"):
         Limits(cell_timeout=0)
+
+
+def test_grading_record_round_trips_and_a_damaged_one_reads_as_none(tmp_path):
+    kept = GradingRecord(fingerprint="f", score=1.0, max_score=3.0, status=Status.TESTS_FAILED,
+                         notebooks={"a": NotebookSummary(scores={"t": 1.0, "essay": None},
+                                                         diagnoses={"t": ("dWh at t=2",)})},
+                         flags=("a: copied",), timings={"wall_s": 2.5})
+    kept.write(tmp_path / "new")
+    back = GradingRecord.read(tmp_path / "new")
+    assert back == kept and isinstance(back.notebooks["a"], NotebookSummary)
+    assert back.notebooks["a"].diagnoses["t"] == ("dWh at t=2",)
+    assert GradingRecord.read(tmp_path / "absent") is None
+    for damaged in ("{", "[1]", '{"status": "no-such-status"}'):
+        (tmp_path / "new" / GradingRecord.FILE).write_text(damaged)
+        assert GradingRecord.read(tmp_path / "new") is None, damaged

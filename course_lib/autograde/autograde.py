@@ -36,8 +36,8 @@ from pathlib import Path
 
 from .course import Course
 from .release import ASSIGNMENTS
-from .protocol import (CheckerJob, CheckerResult, Limits, NotebookRun, NotebookSpec,
-                       SandboxJob, SourceCell, Status, SubmissionOutcome, SubmissionTask,
+from .protocol import (CheckerJob, CheckerResult, GradingRecord, Limits, NotebookRun,
+                       NotebookSpec, NotebookSummary, SandboxJob, SourceCell, Status, SubmissionOutcome, SubmissionTask,
                        SubmittedFile, WorkerResult)
 from .sanitize import public_source
 from .text import storable
@@ -46,7 +46,6 @@ from .scoring import feedback_outputs, grade_notebook, integrity_check, write_gr
 __all__ = ["Autograder", "Limits", "SubmissionResult", "grade_task", "course_fingerprint",
            "GRADER_FAILURES", "probe_namespaces", "protections_available", "protections_held"]
 
-SIDE_CAR = ".rnn-course.json"
 #: statuses that mean the grader, not the student, failed: never skipped on a rerun
 GRADER_FAILURES = {Status.SANDBOX_FAILED.value, Status.GRADER_FAILED.value}
 
@@ -60,7 +59,7 @@ class SubmissionResult:
     max_score: float = 0.0
     status: str = "ok"
     reason: str = ""
-    notebooks: dict = field(default_factory=dict)  # name -> {"scores", "status", "reason"}
+    notebooks: dict[str, NotebookSummary] = field(default_factory=dict)
     skipped: bool = False
     wall_s: float = 0.0
     exec_s: float = 0.0  # the cells' own execution time
@@ -569,13 +568,12 @@ class Autograder:
             res.startup_s += run.startup_s
             res.flags += ng.disagreements
             verdicts = outcome.checker.notebooks.get(info.name, ())
-            res.notebooks[info.name] = {
-                "scores": ng.scores, "status": ng.status.value, "reason": ng.reason,
-                "notes": list(run.notes),
+            res.notebooks[info.name] = NotebookSummary(
+                scores=ng.scores, status=ng.status, reason=ng.reason, notes=tuple(run.notes),
                 # what the export's per-problem CSV shows, as printed under the test cell
                 # (a cell whose checks fail alike on several inputs prints one diagnosis each)
-                "diagnoses": {v.grade_id: list(dict.fromkeys(v.diagnoses)) for v in verdicts
-                              if v.diagnoses}}
+                diagnoses={v.grade_id: tuple(dict.fromkeys(v.diagnoses)) for v in verdicts
+                           if v.diagnoses})
             if ng.status != Status.OK:
                 statuses.append(ng.status.value)
             if ng.reason:
@@ -642,24 +640,18 @@ class Autograder:
             return None
 
     def _write_side_car(self, outcome: SubmissionOutcome, res: SubmissionResult) -> None:
-        side = {"fingerprint": outcome.fingerprint, "course_version": outcome.course_version,
-                "score": res.score, "max_score": res.max_score, "status": res.status,
-                "reason": res.reason, "notebooks": res.notebooks, "flags": res.flags,
-                "protections": res.protections, "host": res.host,
-                "timings": dict(outcome.worker.timings, wall_s=res.wall_s, exec_s=res.exec_s,
-                                setup_s=res.setup_s, startup_s=res.startup_s)}
-        dest = self.course.autograded_dir(outcome.student, self.assignment)
-        dest.mkdir(parents=True, exist_ok=True)
-        (dest / SIDE_CAR).write_text(json.dumps(side, indent=1, ensure_ascii=True),
-                                     encoding="utf-8")
+        GradingRecord(
+            fingerprint=outcome.fingerprint, course_version=outcome.course_version,
+            score=res.score, max_score=res.max_score, status=Status(res.status),
+            reason=res.reason, notebooks=res.notebooks, flags=tuple(res.flags),
+            protections=tuple(res.protections), host=res.host,
+            timings=dict(outcome.worker.timings, wall_s=res.wall_s, exec_s=res.exec_s,
+                         setup_s=res.setup_s, startup_s=res.startup_s),
+        ).write(self.course.autograded_dir(outcome.student, self.assignment))
 
     def _already_graded(self, gb, student: str, fingerprint: str):
-        side = self.course.autograded_dir(student, self.assignment) / SIDE_CAR
-        try:
-            data = json.loads(side.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if data.get("fingerprint") != fingerprint or data.get("status") in GRADER_FAILURES:
+        kept = GradingRecord.read(self.course.autograded_dir(student, self.assignment))
+        if kept is None or kept.fingerprint != fingerprint or kept.status.is_grader_failure:
             return None
         try:
             sub = gb.find_submission(self.assignment, student)
@@ -672,10 +664,9 @@ class Autograder:
                         and gr.cell.name not in manual:
                     return None
         return SubmissionResult(student=student, score=float(sub.score),
-                                max_score=float(sub.max_score), status=data.get("status", "ok"),
-                                reason=data.get("reason", ""), skipped=True,
-                                notebooks=data.get("notebooks", {}),
-                                flags=data.get("flags", []))
+                                max_score=float(sub.max_score), status=kept.status.value,
+                                reason=kept.reason, skipped=True, notebooks=kept.notebooks,
+                                flags=list(kept.flags))
 
     # -- the whole run on this machine -------------------------------------------------------
     def run(self, students=None, force: bool = False, progress: bool = True) -> dict:

@@ -17,7 +17,6 @@ test cell, for item analysis (which test the class failed); it is not for the LM
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from .course import Course
 from .lms import CollectRecord, canvas_column, read_lms_roster, write_canvas_csv, \
     write_moodle_csv
 from .text import printable
+from .protocol import GradingRecord
 
 FORMATS = ("nbgrader", "canvas", "moodle")
 GRADE_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name",
@@ -108,23 +108,16 @@ def add_diagnoses(course: Course, problem_rows: list) -> None:
     Read from each autograded submission's side car; different diagnoses of one test cell are
     joined by `` | `` on one line, blank where the cell earned its points or has none.
     """
-    from .autograde import SIDE_CAR
-
     cache = {}
     for r in problem_rows:
         key = (r["assignment"], r["student_id"])
         if key not in cache:
-            try:
-                side = json.loads((course.autograded_dir(r["student_id"], r["assignment"])
-                                   / SIDE_CAR).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                side = {}
-            cache[key] = side.get("notebooks", {})
-        found = cache[key].get(r["notebook"], {}).get("diagnoses", {})
-        found = found.get(r["problem"], []) if isinstance(found, dict) else []
+            kept = GradingRecord.read(course.autograded_dir(r["student_id"], r["assignment"]))
+            cache[key] = kept.notebooks if kept else {}
+        summary = cache[key].get(r["notebook"])
+        found = summary.diagnoses.get(r["problem"], ()) if summary else ()
         # one line per row: the diagnoses' own line breaks become spaces, " | " parts them
-        r["diagnosis"] = " | ".join(" ".join(str(d).split()) for d in found
-                                    if isinstance(d, str))
+        r["diagnosis"] = " | ".join(" ".join(d.split()) for d in found)
 
 
 def _write(path: Path, cols: list, rows: list) -> None:

@@ -27,6 +27,7 @@ from traitlets import List, Unicode
 
 from .course import Course
 from .lms import CollectRecord, canvas_folder, moodle_folder
+from .protocol import GradingRecord
 from .text import printable, storable
 
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
@@ -35,7 +36,6 @@ HIDDEN_LINE = "[a line of a hidden test, removed]"
 MATHJAX = "tex-svg.js"  # MathJax 3, self-contained (SVG output needs no font files)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _HIDDEN_REGION = re.compile(r"[^\n]*" + BEGIN + r".*?(?:" + END + r"[^\n]*|\Z)", re.S)
-SIDE_CAR = ".rnn-course.json"
 
 
 def redact_source(source: str) -> tuple:
@@ -197,16 +197,6 @@ class FeedbackRow:
     pages: list = field(default_factory=list)  # HTML paths written
 
 
-def _side_car(course: Course, student: str, assignment: str) -> dict:
-    import json
-
-    try:
-        return json.loads((course.autograded_dir(student, assignment) / SIDE_CAR)
-                          .read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def _config(course: Course, infos: list):
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbconvert.preprocessors.sanitize import SanitizeHTML
@@ -262,7 +252,8 @@ def _finish_student(course: Course, assignment: str, student: str, infos: list) 
 
     dest = course.feedback_dir(student, assignment)
     _tidy(dest)
-    side = _side_car(course, student, assignment).get("notebooks", {})
+    kept = GradingRecord.read(course.autograded_dir(student, assignment))
+    side = kept.notebooks if kept else {}
     pages = []
     for info in infos:
         page = dest / f"{info.name}.html"
@@ -275,7 +266,7 @@ def _finish_student(course: Course, assignment: str, student: str, infos: list) 
             finish_page(page, task_labels(cells))
         else:
             submitted = course.submitted_dir(student, assignment) / f"{info.name}.ipynb"
-            reason = (side.get(info.name, {}).get("reason")
+            reason = (getattr(side.get(info.name), "reason", "")
                       or ("it was not graded" if submitted.is_file()
                           else f"no {info.name}.ipynb was submitted"))
             explain_page(dest, info.name, reason)
@@ -297,7 +288,8 @@ def _row(course: Course, gb, assignment: str, student: str, infos: list, pages: 
         p = course.submitted_dir(student, assignment) / f"{info.name}.ipynb"
         if p.is_file():
             changed.append(attempted(p.read_bytes(), answers[info.name]))
-    status = _side_car(course, student, assignment).get("status", "ok")
+    kept = GradingRecord.read(course.autograded_dir(student, assignment))
+    status = kept.status.value if kept else "ok"
     if changed and not any(changed):  # False: no answer changed (None: not a notebook)
         status = "not attempted"
     return FeedbackRow(student, score, float(sub.max_score), status, pages)

@@ -11,6 +11,9 @@ Three processes grade one submission, and a cluster may add a fourth machine:
   runs every test cell in its own interpreter, calling the student's functions in the sandbox
   through the channel, and returns a :class:`CheckerResult`: the only source of scores.
 
+The parent keeps a :class:`GradingRecord` beside each autograded submission: what a rerun,
+the feedback and the export read back.
+
 Records are frozen dataclasses of plain values; ``to_json``/``from_json`` round-trip them, and
 ``from_json`` rebuilds nested records by their type hints, so both sides agree by construction.
 """
@@ -286,3 +289,57 @@ class SubmissionOutcome(_Record):
     wall_s: float = 0.0
     host: str = ""
     error: str = ""  # the grader's own failure (then nothing is recorded as a grade)
+
+
+@dataclass(frozen=True)
+class NotebookSummary(_Record):
+    """One notebook's line in a :class:`GradingRecord`: the checker's points and what happened."""
+
+    scores: dict[str, typing.Optional[float]] = field(default_factory=dict)  # None: by hand
+    status: Status = Status.OK
+    reason: str = ""
+    notes: tuple[str, ...] = ()  # what the sanitizer repaired
+    #: the checker's diagnoses per test cell, as printed under it (the export's CSV column)
+    diagnoses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GradingRecord(_Record):
+    """What the parent keeps beside an autograded submission, read back by rerun, feedback, export.
+
+    Lives at ``autograded/<student>/<assignment>/.rnn-course.json``: written only by the parent
+    (the student's code never runs where it can reach it), never copied to the feedback.
+    """
+
+    FILE: typing.ClassVar[str] = ".rnn-course.json"
+
+    fingerprint: str = ""  # of the submission's files: a rerun skips what is unchanged
+    course_version: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    status: Status = Status.OK
+    reason: str = ""
+    notebooks: dict[str, NotebookSummary] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()  # disagreements with the notebook's own outputs
+    protections: tuple[str, ...] = ()
+    host: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def write(self, folder) -> None:
+        """Write ``folder/.rnn-course.json`` (the folder is created)."""
+        from pathlib import Path
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / self.FILE).write_text(json.dumps(_to_data(self), indent=1, ensure_ascii=True),
+                                        encoding="utf-8")
+
+    @classmethod
+    def read(cls, folder) -> typing.Optional["GradingRecord"]:
+        """The record in ``folder``, or None where there is none or it does not parse."""
+        from pathlib import Path
+
+        try:
+            return cls.from_json((Path(folder) / cls.FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
