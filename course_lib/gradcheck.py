@@ -50,8 +50,8 @@ def numerical_gradient(f: Callable, x: np.ndarray, df: Optional[np.ndarray] = No
 
     .. math::
 
-        \frac{\partial L}{\partial x_k} \approx
-        \sum \frac{f(x + h e_k) - f(x - h e_k)}{2h} \odot df
+        &\frac{\partial L}{\partial x_k} \approx\\
+        &\qquad \sum \frac{f(x + h e_k) - f(x - h e_k)}{2h} \odot df
 
     ``x`` is perturbed **in place**, one entry at a time, and restored afterwards (also when
     ``f`` raises), so ``f`` may ignore its argument and read ``x`` through a closure.

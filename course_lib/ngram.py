@@ -20,10 +20,11 @@ down to a uniform distribution over the V tokens:
 
 .. math::
 
-   p_{KN}(w \\mid h) = \\frac{\\max(c_{KN}(h, w) - D(c_{KN}(h, w)), 0)}{\\sum_{w'} c_{KN}(h, w')}
-                     + \\gamma(h)\\, p_{KN}(w \\mid h'), \\qquad
-   \\gamma(h) = \\frac{D_1 N_1(h \\bullet) + D_2 N_2(h \\bullet) + D_{3+} N_{3+}(h \\bullet)}
-                     {\\sum_{w'} c_{KN}(h, w')}
+   &p_{KN}(w \\mid h) =\\\\
+   &\\quad \\frac{\\max(c_{KN}(h, w) - D(c_{KN}(h, w)), 0)}{\\sum_{w'} c_{KN}(h, w')}\\\\
+   &\\quad + \\gamma(h)\\, p_{KN}(w \\mid h'),\\\\
+   &\\gamma(h) = \\frac{D_1 N_1(h \\bullet) + D_2 N_2(h \\bullet)}{\\sum_{w'} c_{KN}(h, w')}\\\\
+   &\\quad + \\frac{D_{3+} N_{3+}(h \\bullet)}{\\sum_{w'} c_{KN}(h, w')}
 
 where :math:`h'` drops the oldest token of :math:`h`, :math:`c_{KN}` is the raw count at
 the highest order and the *continuation count* :math:`N_{1+}(\\bullet h w)` (the number of

@@ -92,8 +92,8 @@ def rendered_text_px(fig, content_px: float = PAGE_CONTENT_PX) -> list[tuple[str
 
     .. math::
 
-        \\text{px} = \\text{fontsize [pt]} \\cdot \\frac{\\text{dpi}}{72}
-        \\cdot \\min\\Big(1, \\frac{\\text{content\\_px}}{w_{\\text{tight}} \\cdot \\text{dpi}}\\Big)
+        \\text{px} &= \\text{fontsize [pt]} \\cdot \\frac{\\text{dpi}}{72}\\\\
+        &\\quad \\cdot \\min\\Big(1, \\frac{\\text{content\\_px}}{w_{\\text{tight}} \\cdot \\text{dpi}}\\Big)
 
     with :math:`w_{\\text{tight}}` the width in inches of the figure's tight bounding box.
 

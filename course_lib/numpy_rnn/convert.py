@@ -119,9 +119,10 @@ def from_torch(module, dtype=None):
 
     .. math::
 
-        W_x = W_{ih}^\\top, \\quad W_h = W_{hh}^\\top, \\quad
-        b = b_{ih} + b_{hh} \\ (\\text{RNN, LSTM}), \\quad
-        b_x = b_{ih},\\ b_h = b_{hh} \\ (\\text{GRU})
+        W_x &= W_{ih}^\\top,\\\\
+        W_h &= W_{hh}^\\top,\\\\
+        b &= b_{ih} + b_{hh} \\ (\\text{RNN, LSTM}),\\\\
+        b_x &= b_{ih},\\ b_h = b_{hh} \\ (\\text{GRU})
 
     Parameters
     ----------
@@ -239,9 +240,10 @@ def to_torch(params, config=None, **kwargs):
 
     .. math::
 
-        W_{ih} = W_x^\\top, \\quad W_{hh} = W_h^\\top, \\quad
-        b_{ih} = b,\\ b_{hh} = 0 \\ (\\text{RNN, LSTM}), \\quad
-        b_{ih} = b_x,\\ b_{hh} = b_h \\ (\\text{GRU})
+        W_{ih} &= W_x^\\top,\\\\
+        W_{hh} &= W_h^\\top,\\\\
+        b_{ih} &= b,\\ b_{hh} = 0 \\ (\\text{RNN, LSTM}),\\\\
+        b_{ih} &= b_x,\\ b_{hh} = b_h \\ (\\text{GRU})
 
     Parameters
     ----------

@@ -60,9 +60,12 @@ def gru_step_forward(x, h_prev, Wx, Wh, bx, bh) -> Tuple[np.ndarray, dict]:
 
     .. math::
 
-        a_x = x[t] W_x + b_x,\quad a_h = h[t-1] W_h + b_h,\quad
-        r = \sigma(a_{x,r} + a_{h,r}),\ z = \sigma(a_{x,z} + a_{h,z}),\
-        n = \tanh(a_{x,n} + r \odot a_{h,n}),\ h[t] = (1 - z) \odot n + z \odot h[t-1]
+        a_x &= x[t] W_x + b_x,\\
+        a_h &= h[t-1] W_h + b_h,\\
+        r &= \sigma(a_{x,r} + a_{h,r}),\\
+        z &= \sigma(a_{x,z} + a_{h,z}),\\
+        n &= \tanh(a_{x,n} + r \odot a_{h,n}),\\
+        h[t] &= (1 - z) \odot n + z \odot h[t-1]
 
     Book: eq. :eq:`ch5-gru`.
 
@@ -103,11 +106,14 @@ def gru_step_backward(dh, cache) -> Tuple[np.ndarray, ...]:
 
     .. math::
 
-        dn &= dh \odot (1 - z), \quad dz = dh \odot (h[t-1] - n), \quad
-        dh[t-1] \mathrel{+}= dh \odot z,\\
-        da_n &= dn \odot (1 - n^2), \quad dr = da_n \odot a_{h,n}, \quad
-        da_{h,n} = da_n \odot r,\\
-        da_z &= dz \odot z (1 - z), \quad da_r = dr \odot r (1 - r),
+        dn &= dh \odot (1 - z),\\
+        dz &= dh \odot (h[t-1] - n),\\
+        dh[t-1] &\mathrel{+}= dh \odot z,\\
+        da_n &= dn \odot (1 - n^2),\\
+        dr &= da_n \odot a_{h,n},\\
+        da_{h,n} &= da_n \odot r,\\
+        da_z &= dz \odot z (1 - z),\\
+        da_r &= dr \odot r (1 - r),
 
     then :math:`da_x = [da_r, da_z, da_n]` and :math:`da_h = [da_r, da_z, da_{h,n}]`:
     :math:`dx = da_x W_x^T`, :math:`dh[t-1] \mathrel{+}= da_h W_h^T`, :math:`dW_x = x^T da_x`,
@@ -230,11 +236,11 @@ def gru_backward(dh, cache) -> Tuple[np.ndarray, ...]:
 
     .. math::
 
-        da_n &= dh_{tot} \odot (1 - z)(1 - n^2), \quad
-        da_z = dh_{tot} \odot (h[t-1] - n)\, z (1 - z), \quad
-        da_r = da_n \odot a_{h,n}\, r (1 - r),\\
-        da_{h,n} &= da_n \odot r, \qquad
-        g_h \leftarrow dh_{tot} \odot z + da_h[t] W_h^T,
+        da_n &= dh_{tot} \odot (1 - z)(1 - n^2),\\
+        da_z &= dh_{tot} \odot (h[t-1] - n)\, z (1 - z),\\
+        da_r &= da_n \odot a_{h,n}\, r (1 - r),\\
+        da_{h,n} &= da_n \odot r,\\
+        g_h &\leftarrow dh_{tot} \odot z + da_h[t] W_h^T,
 
     and the parameters sum over all steps: :math:`dW_x = \sum_t x[t]^T da_x[t]`,
     :math:`dW_h = \sum_t h[t-1]^T da_h[t]`, :math:`db_x = \sum da_x`, :math:`db_h = \sum da_h`,

@@ -175,8 +175,9 @@ def softmax_cross_entropy(
 
     .. math::
 
-        p[t] = \mathrm{softmax}(s[t]), \qquad
-        L = \frac{1}{\sum m} \sum_{t, n} m[t, n]\, \bigl(-\log p[t, n, y[t, n]]\bigr)
+        p[t] &= \mathrm{softmax}(s[t]),\\
+        L &= \frac{1}{\sum m} \sum_{t, n} m[t, n]\\
+        &\qquad \cdot \bigl(-\log p[t, n, y[t, n]]\bigr)
 
     and :math:`\partial L / \partial s = m\,(p - \mathrm{onehot}(y)) / \sum m`.
     Numerically stable: the row maximum is subtracted before ``exp`` and the log-probability is
@@ -249,8 +250,8 @@ def clip_grad_norm(grads: GradCollection, max_norm: float) -> float:
 
     .. math::
 
-        \|g\| = \sqrt{\textstyle\sum_k \|g_k\|_2^2}, \qquad
-        g_k \leftarrow g_k \cdot \min\Bigl(1, \frac{\mathrm{max\_norm}}{\|g\| + 10^{-6}}\Bigr)
+        \|g\| &= \sqrt{\textstyle\sum_k \|g_k\|_2^2},\\
+        g_k &\leftarrow g_k \cdot \min\Bigl(1, \frac{\mathrm{max\_norm}}{\|g\| + 10^{-6}}\Bigr)
 
     Same rule as ``torch.nn.utils.clip_grad_norm_``: one factor for all arrays, so the update
     keeps its direction and only its length is capped (the cure for exploding gradients).

@@ -77,9 +77,9 @@ class Adam:
 
     .. math::
 
-        m \\leftarrow \\beta_1 m + (1-\\beta_1) g, \\quad
-        v \\leftarrow \\beta_2 v + (1-\\beta_2) g^2, \\quad
-        \\theta \\leftarrow \\theta - \\eta\\, \\frac{m / (1-\\beta_1^k)}{\\sqrt{v / (1-\\beta_2^k)} + \\epsilon}
+        m &\\leftarrow \\beta_1 m + (1-\\beta_1) g,\\\\
+        v &\\leftarrow \\beta_2 v + (1-\\beta_2) g^2,\\\\
+        \\theta &\\leftarrow \\theta - \\eta\\, \\frac{m / (1-\\beta_1^k)}{\\sqrt{v / (1-\\beta_2^k)} + \\epsilon}
 
     Parameters
     ----------
@@ -247,7 +247,8 @@ class NumpyLM:
 
         .. math::
 
-            \\mathcal{L} = -\\frac{1}{\\sum m} \\sum_{t, n} m[t, n]\\, \\ln p(y[t, n] \\mid x[\\le t, n], h)
+            \\mathcal{L} &= -\\frac{1}{\\sum m} \\sum_{t, n} m[t, n]\\\\
+            &\\qquad \\cdot \\ln p(y[t, n] \\mid x[\\le t, n], h)
 
         Parameters
         ----------

@@ -48,9 +48,11 @@ def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b) -> Tuple[np.ndarray, np.ndar
 
     .. math::
 
-        a = x[t] W_x + h[t-1] W_h + b,\ \
-        i, f, o = \sigma(a_i), \sigma(a_f), \sigma(a_o),\ g = \tanh(a_g),\ \
-        c[t] = f \odot c[t-1] + i \odot g,\ h[t] = o \odot \tanh(c[t])
+        a &= x[t] W_x + h[t-1] W_h + b,\\
+        i, f, o &= \sigma(a_i), \sigma(a_f), \sigma(a_o),\\
+        g &= \tanh(a_g),\\
+        c[t] &= f \odot c[t-1] + i \odot g,\\
+        h[t] &= o \odot \tanh(c[t])
 
     Book: eq. :eq:`ch5-preact` to :eq:`ch5-output`.
 
@@ -99,11 +101,13 @@ def lstm_step_backward(dh, dc, cache) -> Tuple[np.ndarray, ...]:
 
     .. math::
 
-        do &= dh \odot \tanh(c), &
+        do &= dh \odot \tanh(c),\\
         dc_{tot} &= dc + dh \odot o \odot (1 - \tanh^2 c),\\
-        df &= dc_{tot} \odot c[t-1], \quad di = dc_{tot} \odot g, \quad dg = dc_{tot} \odot i, &
+        df &= dc_{tot} \odot c[t-1],\\
+        di &= dc_{tot} \odot g,\\
+        dg &= dc_{tot} \odot i,\\
         dc[t-1] &= dc_{tot} \odot f,\\
-        da_{i,f,o} &= d(i,f,o) \odot \sigma (1 - \sigma), &
+        da_{i,f,o} &= d(i,f,o) \odot \sigma (1 - \sigma),\\
         da_g &= dg \odot (1 - g^2),
 
     then with :math:`da = [da_i, da_f, da_g, da_o]` (N, 4H): :math:`dx = da\,W_x^T`,
@@ -264,13 +268,15 @@ def lstm_backward(dh, cache, dc: Optional[np.ndarray] = None) -> Tuple[np.ndarra
 
     .. math::
 
-        dh_{tot} &= dh[t] + g_h, \qquad
-        dc_{tot} = dc[t] + g_c + dh_{tot} \odot o \odot (1 - \tanh^2 c[t]),\\
-        da_i &= dc_{tot} \odot g \odot i(1-i), \quad
-        da_f = dc_{tot} \odot c[t-1] \odot f(1-f), \quad
-        da_g = dc_{tot} \odot i \odot (1-g^2),\\
-        da_o &= dh_{tot} \odot \tanh(c[t]) \odot o(1-o), \qquad
-        g_c \leftarrow dc_{tot} \odot f, \qquad g_h \leftarrow da[t]\, W_h^T .
+        dh_{tot} &= dh[t] + g_h,\\
+        dc_{tot} &= dc[t] + g_c\\
+        &\quad {}+ dh_{tot} \odot o \odot (1 - \tanh^2 c[t]),\\
+        da_i &= dc_{tot} \odot g \odot i(1-i),\\
+        da_f &= dc_{tot} \odot c[t-1] \odot f(1-f),\\
+        da_g &= dc_{tot} \odot i \odot (1-g^2),\\
+        da_o &= dh_{tot} \odot \tanh(c[t]) \odot o(1-o),\\
+        g_c &\leftarrow dc_{tot} \odot f,\\
+        g_h &\leftarrow da[t]\, W_h^T .
 
     Then :math:`dW_x = \sum_t x[t]^T da[t]`, :math:`dW_h = \sum_t h[t-1]^T da[t]`,
     :math:`db = \sum_{t,n} da[t]`, :math:`dx[t] = da[t] W_x^T`, :math:`dh_0 = g_h`,

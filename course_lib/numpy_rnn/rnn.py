@@ -86,8 +86,12 @@ def rnn_step_backward(dh, cache) -> Tuple[np.ndarray, ...]:
 
     .. math::
 
-        da = dh \odot f'(a), \quad dx = da\, W_x^T, \quad dh[t-1] = da\, W_h^T, \quad
-        dW_x = x^T da, \quad dW_h = h[t-1]^T da, \quad db = \textstyle\sum_n da
+        da &= dh \odot f'(a),\\
+        dx &= da\, W_x^T,\\
+        dh[t-1] &= da\, W_h^T,\\
+        dW_x &= x^T da,\\
+        dW_h &= h[t-1]^T da,\\
+        db &= \textstyle\sum_n da
 
     with :math:`f'(a) = 1 - h^2` for tanh and :math:`[a > 0]` for relu.
 
@@ -135,7 +139,9 @@ def rnn_forward(x, h0, Wx, Wh, b, activation: str = "tanh") -> Tuple[np.ndarray,
 
     .. math::
 
-        h[t] = f(x[t] W_x + h[t-1] W_h + b), \quad t = 0, \dots, T-1, \qquad h[-1] = h_0
+        h[t] &= f(x[t] W_x + h[t-1] W_h + b),\\
+        &\qquad t = 0, \dots, T-1,\\
+        h[-1] &= h_0
 
     Same result as calling :func:`rnn_step_forward` T times, computed faster: the input
     projections :math:`x[t] W_x` do not depend on the recurrence, so all T of them are one
@@ -194,14 +200,18 @@ def rnn_backward(dh, cache) -> Tuple[np.ndarray, ...]:
 
     .. math::
 
-        g[t] = dh[t] + da[t+1]\, W_h^T, \qquad da[t] = g[t] \odot f'(a[t])
+        g[t] &= dh[t] + da[t+1]\, W_h^T,\\
+        da[t] &= g[t] \odot f'(a[t])
 
     and the weights collect the contributions of every step:
 
     .. math::
 
-        dW_x = \sum_t x[t]^T da[t], \quad dW_h = \sum_t h[t-1]^T da[t], \quad
-        db = \sum_{t,n} da[t], \quad dx[t] = da[t] W_x^T, \quad dh_0 = da[0] W_h^T.
+        dW_x &= \sum_t x[t]^T da[t],\\
+        dW_h &= \sum_t h[t-1]^T da[t],\\
+        db &= \sum_{t,n} da[t],\\
+        dx[t] &= da[t] W_x^T,\\
+        dh_0 &= da[0] W_h^T.
 
     Only :math:`g[t]` needs the sequential loop. The sums over t are done after it as single
     matrix products over the stacked (T*N, .) arrays: one large BLAS call is much faster than

@@ -194,10 +194,10 @@ def multilayer_forward(x, h0, params, cell="lstm", num_layers=None, bidirectiona
 
     .. math::
 
-        \\overrightarrow{h}^{(l)} = \\mathrm{cell}(h^{(l-1)}, h_0[k]), \\qquad
-        \\overleftarrow{h}^{(l)} = \\mathrm{flip}_t\\,\\mathrm{cell}(\\mathrm{flip}_t\\,h^{(l-1)}, h_0[k+1])
-
-        h^{(l)} = [\\overrightarrow{h}^{(l)};\\ \\overleftarrow{h}^{(l)}], \\qquad h^{(0)} = x
+        \\overrightarrow{h}^{(l)} &= \\mathrm{cell}(h^{(l-1)}, h_0[k]),\\\\
+        \\overleftarrow{h}^{(l)} &= \\mathrm{flip}_t\\,\\mathrm{cell}(\\mathrm{flip}_t\\,h^{(l-1)}, h_0[k+1]),\\\\
+        h^{(l)} &= [\\overrightarrow{h}^{(l)};\\ \\overleftarrow{h}^{(l)}],\\\\
+        h^{(0)} &= x
 
     and the final state of each run is its last step *in the order it ran*:
     ``h_n[k] = h[T-1]`` for the forward direction and ``h[0]`` of the output for
@@ -302,9 +302,9 @@ def multilayer_backward(dout, cache, dh_n=None, dc_n=None):
 
     .. math::
 
-        \\frac{\\partial L}{\\partial \\overrightarrow{h}^{(l)}[t]} = \\text{slice } d
-        \\text{ of } \\frac{\\partial L}{\\partial h^{(l)}[t]}
-        \\;(+\\ \\partial L/\\partial h_n[k] \\text{ at the run's last step})
+        &\\frac{\\partial L}{\\partial \\overrightarrow{h}^{(l)}[t]}
+        = \\text{slice } d \\text{ of } \\frac{\\partial L}{\\partial h^{(l)}[t]}\\\\
+        &\\quad\\;(+\\ \\partial L/\\partial h_n[k] \\text{ at the run's last step})
 
     the reverse direction's upstream gradient is flipped in time before its
     single-layer backward and its input gradient is flipped back; both
