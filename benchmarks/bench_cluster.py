@@ -115,8 +115,9 @@ def run(n: int, rows: int) -> dict:
             [(r.student, r.score) for r in dask["results"]]
         payload = ag.prepare(force=True)[0][0].to_json()
         growth = write_growth(course, ag, rows)
-    return {"growth": growth, "n": n, "pool_s": pool["wall_s"], "dask_s": dask["wall_s"], "start_s": start_s,
-            "writes": writes, "same": same, "integrity": pool["integrity"] + dask["integrity"],
+    return {"n": n, "pool_s": pool["wall_s"], "dask_s": dask["wall_s"], "start_s": start_s,
+            "writes": writes, "growth": growth, "same": same,
+            "integrity": pool["integrity"] + dask["integrity"],
             "workers": dask["workers"], "task_bytes": len(payload),
             "dask_task": dask_round_trip(payload, n)}
 
@@ -162,6 +163,7 @@ def projection(m: dict, subs: int = 10_000, slots: int = 8 * 16) -> list:
     wall_t, cpu_t = m["dask_task"]
     grading, writing = subs * per / slots, subs * w_mean
     (r1, w1) = m["growth"][-1]
+    full_at = subs_at(w0, slope, per, slots)
     return [
         f"per submission (measured on the cluster, slot-seconds): {per:.2f} s; one gradebook "
         f"write: {statistics.median(m['writes']) * 1e3:.0f} ms in this run's regrade (rows that "
@@ -180,16 +182,17 @@ def projection(m: dict, subs: int = 10_000, slots: int = 8 * 16) -> list:
         f"one writer keeps up (busy under 50%) up to ~{0.5 * per / w_mean:.0f} slots; beyond "
         "that, recording must be spread over several writers, which SQLite's one-writer lock "
         "does not allow: nbgrader's gradebook on PostgreSQL (db_url)"
-        + (f"; on {slots} slots a gradebook reaches that point at "
-           f"~{subs_at(w0, slope, per, slots):,} submissions" if slope > 0 and
-           subs_at(w0, slope, per, slots) > 0 else f"; on {slots} slots: from the start"),
+        + (f"; on {slots} slots: the write time did not grow in this run" if full_at is None
+           else f"; on {slots} slots: from the start" if full_at == 0
+           else f"; on {slots} slots a gradebook reaches that point at ~{full_at:,} submissions"),
     ]
 
 
-def subs_at(med: float, slope: float, per: float, slots: int) -> int:
-    """Gradebook rows at which one write takes half of the time between arriving results."""
+def subs_at(med: float, slope: float, per: float, slots: int):
+    """Gradebook rows at which one write takes half of the time between arriving results
+    (0: already at the first write; None: the write time did not grow)."""
     budget = 0.5 * per / slots
-    return 10**9 if slope <= 0 else max(0, int((budget - med) / slope))
+    return None if slope <= 0 else max(0, int((budget - med) / slope))
 
 
 def main(argv=None) -> int:

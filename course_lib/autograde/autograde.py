@@ -37,8 +37,8 @@ from pathlib import Path
 from .course import Course
 from .release import ASSIGNMENTS
 from .protocol import (CheckerJob, CheckerResult, GradingRecord, Limits, NotebookRun,
-                       NotebookSpec, NotebookSummary, SandboxJob, SourceCell, Status, SubmissionOutcome, SubmissionTask,
-                       SubmittedFile, WorkerResult)
+                       NotebookSpec, NotebookSummary, SandboxJob, SourceCell, Status,
+                       SubmissionOutcome, SubmissionTask, SubmittedFile, WorkerResult)
 from .sanitize import public_source
 from .text import storable
 from .scoring import feedback_outputs, grade_notebook, integrity_check, write_grades

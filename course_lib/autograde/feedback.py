@@ -266,7 +266,8 @@ def _finish_student(course: Course, assignment: str, student: str, infos: list) 
             finish_page(page, task_labels(cells))
         else:
             submitted = course.submitted_dir(student, assignment) / f"{info.name}.ipynb"
-            reason = (getattr(side.get(info.name), "reason", "")
+            summary = side.get(info.name)
+            reason = ((summary.reason if summary else "")
                       or ("it was not graded" if submitted.is_file()
                           else f"no {info.name}.ipynb was submitted"))
             explain_page(dest, info.name, reason)
